@@ -1,0 +1,153 @@
+//! The downstream context: strips spoofable headers, reads the body, sets the cluster.
+
+use super::cooldown_store;
+use super::host::{self, Buffer, Map};
+use crate::errors::ClientError;
+use crate::header_map;
+use crate::prepared::Prepared;
+use crate::request::{self, BodyAction, HeadersAction, RequestHead};
+use crate::topology::{ATTEMPT_HEADER, CLUSTER_HEADER};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::rc::Rc;
+
+pub struct Downstream {
+    prepared: Option<Rc<Prepared>>,
+    reading_body: bool,
+}
+
+impl Downstream {
+    pub fn new(prepared: Option<Rc<Prepared>>) -> Self {
+        Downstream {
+            prepared,
+            reading_body: false,
+        }
+    }
+}
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// Answers locally; `Pause` keeps the request from going on while the reply is sent.
+fn respond(status: u32, body: &str) -> Action {
+    if let Err(e) = host::send_response(status, &[JSON], body.as_bytes()) {
+        log::warn!(
+            "model-router: could not send a local reply (status {})",
+            e.0
+        );
+    }
+    Action::Pause
+}
+
+fn respond_error(error: &ClientError) -> Action {
+    respond(error.status, &error.body())
+}
+
+fn set_request_header(name: &str, value: &str) -> bool {
+    match host::set_header(Map::RequestHeaders, name, value) {
+        Ok(()) => true,
+        Err(e) => {
+            log::warn!("model-router: could not set {name} (status {})", e.0);
+            false
+        }
+    }
+}
+
+impl Context for Downstream {}
+
+impl HttpContext for Downstream {
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let Some(prepared) = self.prepared.clone() else {
+            return respond_error(&ClientError::internal(
+                "model-router has no valid configuration",
+            ));
+        };
+        let Ok(raw) = host::headers(Map::RequestHeaders) else {
+            return respond_error(&ClientError::internal("could not read the request headers"));
+        };
+        let (mut method, mut path, mut content_length) = (&b""[..], &b""[..], None);
+        for (name, value) in header_map::pairs(&raw) {
+            match name {
+                b":method" => method = value,
+                b":path" => path = value,
+                b"content-length" => {
+                    content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok())
+                }
+                _ if request::is_reserved_header(name)
+                    && host::remove_header(Map::RequestHeaders, name).is_err() =>
+                {
+                    return respond_error(&ClientError::internal(
+                        "could not remove a reserved header",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let head = RequestHead {
+            method,
+            path,
+            content_length,
+            end_of_stream,
+        };
+        match request::on_headers(&prepared, &head) {
+            HeadersAction::Reply { status, body } => respond(status, &body),
+            HeadersAction::ReadBody => {
+                self.reading_body = true;
+                // Needs `allow_on_headers_stop_iteration: true`, or the body never arrives.
+                Action::Pause
+            }
+            HeadersAction::Passthrough { cluster } => {
+                set_request_header(CLUSTER_HEADER, cluster);
+                set_request_header("x-envoy-max-retries", "0");
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !self.reading_body {
+            return Action::Continue;
+        }
+        let Some(prepared) = self.prepared.clone() else {
+            return Action::Continue;
+        };
+        let limit = prepared.config.settings.max_body_bytes;
+        if body_size as u64 > limit {
+            self.reading_body = false;
+            return respond_error(&ClientError::body_too_large(limit));
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        self.reading_body = false;
+        let body = match host::buffer(Buffer::RequestBody, 0, body_size) {
+            Ok(b) => b,
+            Err(_) => {
+                return respond_error(&ClientError::internal("could not read the request body"))
+            }
+        };
+        let now = host::now_ms();
+        let state_of = |m: usize| {
+            prepared
+                .model(m)
+                .map(|pm| cooldown_store::read(&pm.cooldown_key))
+                .unwrap_or_default()
+        };
+        match request::on_body(&prepared, &body, now, state_of) {
+            BodyAction::Reply(error) => respond_error(&error),
+            BodyAction::Route(route) => {
+                let retries = route.decision.max_retries.to_string();
+                let ok = set_request_header(CLUSTER_HEADER, route.cluster)
+                    && set_request_header("x-envoy-max-retries", &retries)
+                    && set_request_header(ATTEMPT_HEADER, &route.attempt_info);
+                if !ok {
+                    return respond_error(&ClientError::internal("could not set routing headers"));
+                }
+                // The route was matched before the cluster header existed.
+                if let Err(e) = host::clear_route_cache() {
+                    log::warn!("model-router: clear_route_cache failed (status {})", e.0);
+                }
+                Action::Continue
+            }
+        }
+    }
+}
