@@ -12,13 +12,14 @@ ENVOY       ?= envoy
 LISTEN      ?= 127.0.0.1:10000
 ADMIN       ?= 127.0.0.1:9901
 
-.PHONY: help build wasm tools run test test-unit test-e2e lint fmt clean deps
+.PHONY: help build wasm tools run test test-unit test-e2e lint fmt clean deps bench bench-failover
 
 help:
 	@echo "make run    build, start 3 simulated models + Envoy with the router on $(LISTEN)"
 	@echo "make test   unit tests, lint, config validation and end-to-end tests in real Envoy"
 	@echo "make build  build $(WASM) and the host tools ($(CLI), $(SIM))"
 	@echo "make lint   rustfmt --check and clippy -D warnings (host and wasm)"
+	@echo "make bench  benchmarks; results go to bench/results/ (not part of make test)"
 
 build: wasm tools
 
@@ -53,6 +54,11 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p model-router -- -D warnings
+
+bench: bench-failover
+
+bench-failover: build deps
+	$(VENV)/bin/python bench/failover_cost.py
 
 fmt:
 	cargo fmt --all
