@@ -45,6 +45,10 @@ struct RawSettings {
     max_body_bytes: Option<u64>,
     routed_paths: Option<Vec<String>>,
     passthrough_model: Option<String>,
+    stats_half_life_ms: Option<u64>,
+    load_factor: Option<f64>,
+    explore_share: Option<f64>,
+    status_path: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +68,7 @@ pub struct Pool {
     pub members: Vec<ModelId>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// First cooldown after a failure; doubles with each consecutive failure.
     pub cooldown_base_ms: u64,
@@ -76,6 +80,15 @@ pub struct Settings {
     pub routed_paths: Vec<String>,
     /// Where requests on other paths go; `None` answers them 404.
     pub passthrough_model: Option<ModelId>,
+    /// Live stats lose half their weight in this time: old numbers fade.
+    pub stats_half_life_ms: u64,
+    /// How much each in-flight request inflates a model's expected TTFT (and deflates its
+    /// tokens/s) when ranking, so the leader does not take all traffic.
+    pub load_factor: f64,
+    /// Share of `:latency` / `:throughput` picks that probe models with no or stale data.
+    pub explore_share: f64,
+    /// `GET` on this path answers the live status JSON; `None` disables it.
+    pub status_path: Option<String>,
 }
 
 impl Settings {
@@ -83,6 +96,10 @@ impl Settings {
     pub const DEFAULT_COOLDOWN_MAX_MS: u64 = 30_000;
     pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 60_000;
     pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
+    pub const DEFAULT_STATS_HALF_LIFE_MS: u64 = 30_000;
+    pub const DEFAULT_LOAD_FACTOR: f64 = 0.5;
+    pub const DEFAULT_EXPLORE_SHARE: f64 = 0.05;
+    pub const DEFAULT_STATUS_PATH: &'static str = "/model-router/status";
     pub const DEFAULT_ROUTED_PATHS: [&'static str; 4] = [
         "/v1/chat/completions",
         "/v1/completions",
@@ -91,7 +108,7 @@ impl Settings {
     ];
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RouterConfig {
     pub models: Vec<Model>,
     pub pools: Vec<Pool>,
@@ -428,7 +445,41 @@ fn validate_settings(
         }
         id
     });
+    let stats_half_life_ms = raw
+        .stats_half_life_ms
+        .unwrap_or(Settings::DEFAULT_STATS_HALF_LIFE_MS);
+    if !(100..=3_600_000).contains(&stats_half_life_ms) {
+        errors.push(
+            "settings.stats_half_life_ms",
+            "must be between 100 and 3600000 (milliseconds)",
+        );
+    }
+    let load_factor = raw.load_factor.unwrap_or(Settings::DEFAULT_LOAD_FACTOR);
+    if !(0.0..=10.0).contains(&load_factor) {
+        errors.push("settings.load_factor", "must be between 0 and 10");
+    }
+    let explore_share = raw.explore_share.unwrap_or(Settings::DEFAULT_EXPLORE_SHARE);
+    if !(0.0..=0.5).contains(&explore_share) {
+        errors.push("settings.explore_share", "must be between 0 and 0.5");
+    }
+    let status_path = match raw.status_path {
+        None => Some(Settings::DEFAULT_STATUS_PATH.to_string()),
+        Some(p) if p.is_empty() => None,
+        Some(p) => {
+            if !p.starts_with('/') || p.contains('?') {
+                errors.push(
+                    "settings.status_path",
+                    format!("{p:?} must be a path starting with '/' (or \"\" to disable the status endpoint)"),
+                );
+            }
+            Some(p)
+        }
+    };
     Settings {
+        stats_half_life_ms,
+        load_factor,
+        explore_share,
+        status_path,
         cooldown_base_ms,
         cooldown_max_ms,
         attempt_timeout_ms,

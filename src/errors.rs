@@ -116,12 +116,13 @@ impl ClientError {
         )
     }
 
-    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+    /// `allowed` is the method the path takes, e.g. "POST with a JSON body" or "GET".
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
         Self::invalid_request(
             405,
             "method_not_allowed",
             None,
-            format!("{method} is not supported on {path}; use POST with a JSON body."),
+            format!("{method} is not supported on {path}; use {allowed}."),
         )
     }
 

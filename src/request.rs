@@ -52,7 +52,7 @@ pub fn on_headers<'a>(prepared: &'a Prepared, head: &RequestHead<'_>) -> Headers
     let method = String::from_utf8_lossy(head.method);
     if bare_path == "/v1/models" || bare_path.starts_with("/v1/models/") {
         if method != "GET" {
-            return reply(ClientError::method_not_allowed(&method, bare_path));
+            return reply(ClientError::method_not_allowed(&method, bare_path, "GET"));
         }
         return match bare_path.strip_prefix("/v1/models/") {
             None => HeadersAction::Reply {
@@ -80,9 +80,9 @@ pub fn on_headers<'a>(prepared: &'a Prepared, head: &RequestHead<'_>) -> Headers
     }
     match &prepared.passthrough_cluster {
         Some(cluster) => HeadersAction::Passthrough { cluster },
-        None if prepared.config.is_routed_path(bare_path) => {
-            reply(ClientError::method_not_allowed(&method, bare_path))
-        }
+        None if prepared.config.is_routed_path(bare_path) => reply(
+            ClientError::method_not_allowed(&method, bare_path, "POST with a JSON body"),
+        ),
         None => reply(ClientError::unknown_path(bare_path)),
     }
 }
