@@ -11,10 +11,14 @@ pub mod cooldown;
 pub mod endpoint;
 pub mod errors;
 pub mod header_map;
+pub mod measure;
 pub mod models_list;
 pub mod prepared;
 pub mod request;
 pub mod resolve;
+pub mod sse;
+pub mod stats;
+pub mod strategy;
 pub mod topology;
 
 #[cfg(target_arch = "wasm32")]

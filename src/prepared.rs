@@ -5,6 +5,8 @@ use crate::body_scan::json_string;
 use crate::config::{ModelId, RouterConfig};
 use crate::cooldown::CooldownPolicy;
 use crate::resolve::{RouteDecision, Target};
+use crate::stats::DecayPolicy;
+use crate::strategy::RankPolicy;
 use crate::topology;
 
 pub struct Prepared {
@@ -14,6 +16,8 @@ pub struct Prepared {
     pool_clusters: Vec<Vec<String>>,
     pub models_list_body: String,
     pub cooldown_policy: CooldownPolicy,
+    pub decay_policy: DecayPolicy,
+    pub rank_policy: RankPolicy,
     pub passthrough_cluster: Option<String>,
 }
 
@@ -23,6 +27,8 @@ pub struct PreparedModel {
     pub upstream_token: String,
     pub authority: String,
     pub cooldown_key: String,
+    pub stats_key: String,
+    pub in_flight_key: String,
     /// `Bearer <key>` when the model has an API key.
     pub authorization: Option<String>,
 }
@@ -55,6 +61,8 @@ impl Prepared {
                 upstream_token: json_string(&m.upstream_model),
                 authority: m.endpoint.authority(),
                 cooldown_key: format!("{KEY_PREFIX}cooldown/{}", m.name),
+                stats_key: format!("{KEY_PREFIX}stats/{}", m.name),
+                in_flight_key: format!("{KEY_PREFIX}in_flight/{}", m.name),
                 authorization,
             });
         }
@@ -73,6 +81,15 @@ impl Prepared {
             cooldown_policy: CooldownPolicy {
                 base_ms: config.settings.cooldown_base_ms,
                 max_ms: config.settings.cooldown_max_ms,
+            },
+            decay_policy: DecayPolicy {
+                half_life_ms: config.settings.stats_half_life_ms,
+            },
+            rank_policy: RankPolicy {
+                load_factor: config.settings.load_factor,
+                explore_share: config.settings.explore_share,
+                stale_after_ms: config.settings.stats_half_life_ms,
+                ..RankPolicy::DEFAULT
             },
             passthrough_cluster: config
                 .settings
@@ -103,8 +120,8 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cooldown::CooldownState;
-    use crate::resolve::{decide, resolve};
+    use crate::resolve::{decide, resolve, LiveData};
+    use crate::strategy::RankPolicy;
 
     const CONFIG: &[u8] = br#"{"models":[
         {"name":"big","endpoint":"https://llm.example.com","upstream_model":"org/big","api_key_env":"BIG_KEY"},
@@ -119,17 +136,15 @@ mod tests {
         })
         .unwrap();
         let target = resolve(&p.config, "default").unwrap();
-        let cooling_big = |m| CooldownState {
-            until_ms: if m == 0 { 99 } else { 0 },
-            consecutive_failures: 1,
-        };
-        let d = decide(&p.config, target, 0, cooling_big).unwrap();
+        let policy = RankPolicy::DEFAULT;
+        let mut big_cooling =
+            crate::resolve::tests::Table(vec![(99, None, None, 0), (0, None, None, 0)], Vec::new());
+        let d = decide(&p.config, target, 0, &mut big_cooling, 0, &policy).unwrap();
         assert_eq!(p.cluster_for(&d), Some("mr.pool.0.from.1"));
-        let d = decide(&p.config, resolve(&p.config, "big").unwrap(), 0, |_| {
-            CooldownState::default()
-        })
-        .unwrap();
+        let big = resolve(&p.config, "big").unwrap();
+        let d = decide(&p.config, big, 0, &mut big_cooling, 0, &policy).unwrap();
         assert_eq!(p.cluster_for(&d), Some("mr.model.0"));
+        let _ = big_cooling.cooldown(0);
         assert_eq!(p.passthrough_cluster.as_deref(), Some("mr.model.1"));
         let big = p.model(0).unwrap();
         assert_eq!(big.upstream_token, "\"org/big\"");

@@ -3,11 +3,9 @@
 
 use crate::attempt::AttemptInfo;
 use crate::body_scan::find_model;
-use crate::config::ModelId;
-use crate::cooldown::CooldownState;
 use crate::errors::ClientError;
 use crate::prepared::Prepared;
-use crate::resolve::{decide, resolve, RouteDecision};
+use crate::resolve::{decide, resolve, LiveData, RouteDecision};
 use std::borrow::Cow;
 
 /// Client headers that could steer routing, retries or the per-attempt filter. They are
@@ -105,7 +103,8 @@ pub fn on_body<'a>(
     prepared: &'a Prepared,
     body: &[u8],
     now_ms: u64,
-    state_of: impl FnMut(ModelId) -> CooldownState,
+    live: &mut impl LiveData,
+    random: u64,
 ) -> BodyAction<'a> {
     let field = match find_model(body) {
         Ok(field) => field,
@@ -115,7 +114,14 @@ pub fn on_body<'a>(
         Ok(t) => t,
         Err(e) => return BodyAction::Reply(e),
     };
-    let Some(decision) = decide(&prepared.config, target, now_ms, state_of) else {
+    let Some(decision) = decide(
+        &prepared.config,
+        target,
+        now_ms,
+        live,
+        random,
+        &prepared.rank_policy,
+    ) else {
         return BodyAction::Reply(ClientError::internal("pool has no models"));
     };
     let Some(cluster) = prepared.cluster_for(&decision) else {
@@ -144,6 +150,10 @@ mod tests {
                 "pools":{{"default":["a","b"]}},"settings":{{{settings}}}}}"#
         );
         Prepared::new(RouterConfig::from_json(json.as_bytes()).unwrap(), |_| None).unwrap()
+    }
+
+    fn healthy() -> crate::resolve::tests::Table {
+        crate::resolve::tests::Table(vec![(0, None, None, 0); 2], Vec::new())
     }
 
     fn head<'a>(method: &'a str, path: &'a str, len: Option<u64>, eos: bool) -> RequestHead<'a> {
@@ -205,7 +215,7 @@ mod tests {
     fn body_routes_pool_and_reports_the_model_token() {
         let p = prepared("");
         let body = br#"{"model":"default","stream":true}"#;
-        let BodyAction::Route(route) = on_body(&p, body, 0, |_| CooldownState::default()) else {
+        let BodyAction::Route(route) = on_body(&p, body, 0, &mut healthy(), 0) else {
             panic!("expected a route")
         };
         assert_eq!(route.cluster, "mr.pool.0.from.0");
@@ -224,7 +234,7 @@ mod tests {
             (br#"{"model":"gpt-5"}"#, 404, "model_not_found"),
         ];
         for (body, status, code) in cases {
-            let BodyAction::Reply(e) = on_body(&p, body, 0, |_| CooldownState::default()) else {
+            let BodyAction::Reply(e) = on_body(&p, body, 0, &mut healthy(), 0) else {
                 panic!("expected an error for {}", String::from_utf8_lossy(body))
             };
             assert_eq!((e.status, e.code), (*status, *code));

@@ -1,10 +1,12 @@
 //! The per-attempt context (router `upstream_http_filters`): runs once per try, after Envoy
-//! picked the host, so it knows which model this attempt goes to.
+//! picked the host, so it knows which model this attempt goes to. It adapts the request to
+//! that model and measures how the model did.
 
-use super::cooldown_store;
 use super::host::{self, Buffer, Map};
+use super::live_store;
 use crate::attempt::{rewritten_length, AttemptInfo};
 use crate::cooldown::parse_retry_after_ms;
+use crate::measure::AttemptMeter;
 use crate::prepared::Prepared;
 use crate::topology::{ATTEMPT_HEADER, METADATA_MODEL_KEY, METADATA_NAMESPACE};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -18,7 +20,7 @@ pub struct Attempt {
     /// The body's `model` token still to be rewritten.
     pending_rewrite: Option<Range<usize>>,
     attempt_count: Option<Vec<u8>>,
-    got_response: bool,
+    meter: Option<AttemptMeter>,
 }
 
 impl Attempt {
@@ -28,7 +30,23 @@ impl Attempt {
             model: None,
             pending_rewrite: None,
             attempt_count: None,
-            got_response: false,
+            meter: None,
+        }
+    }
+
+    /// Runs `f` on the meter and records what it decided.
+    fn measure(
+        &mut self,
+        f: impl FnOnce(&mut AttemptMeter, u64) -> Option<crate::measure::Record>,
+    ) {
+        let (Some(prepared), Some(model), Some(meter)) =
+            (&self.prepared, self.model, &mut self.meter)
+        else {
+            return;
+        };
+        let now = host::now_ms();
+        if let Some(record) = f(meter, now) {
+            live_store::record(prepared, model, &record, now);
         }
     }
 }
@@ -63,18 +81,11 @@ fn set(map: Map, name: &str, value: &str) {
     }
 }
 
-/// Statuses that say "this model is busy or broken right now", not "this request is bad".
-fn is_model_failure(status: u32) -> bool {
-    status == 429 || status >= 500
-}
-
 impl Context for Attempt {
     fn on_done(&mut self) -> bool {
-        // No response at all: refused, reset, or timed out before the first byte.
-        if !self.got_response {
-            if let (Some(p), Some(m)) = (&self.prepared, self.model) {
-                cooldown_store::record_failure(p, m, None);
-            }
+        self.measure(|meter, now| meter.on_done(now));
+        if let (Some(prepared), Some(model), Some(_)) = (&self.prepared, self.model, &self.meter) {
+            live_store::in_flight_changed(prepared, model, false, host::now_ms());
         }
         true
     }
@@ -85,6 +96,7 @@ impl HttpContext for Attempt {
         let Some(prepared) = self.prepared.clone() else {
             return Action::Continue;
         };
+        // Every attempt sees the same header map: the info stays for the next attempt.
         let info = header_str(Map::RequestHeaders, ATTEMPT_HEADER)
             .map(|v| AttemptInfo::decode(&v))
             .unwrap_or_default();
@@ -92,10 +104,16 @@ impl HttpContext for Attempt {
             .ok()
             .flatten();
         self.model = host_model();
-        let Some(model) = self.model.and_then(|m| prepared.model(m)) else {
+        let Some(model_id) = self.model else {
             log::warn!("model-router: attempt to a host without model metadata");
             return Action::Continue;
         };
+        let Some(model) = prepared.model(model_id) else {
+            return Action::Continue;
+        };
+        let now = host::now_ms();
+        self.meter = Some(AttemptMeter::start(now));
+        live_store::in_flight_changed(&prepared, model_id, true, now);
         set(Map::RequestHeaders, ":authority", &model.authority);
         if let Some(auth) = &model.authorization {
             set(Map::RequestHeaders, "authorization", auth);
@@ -126,10 +144,12 @@ impl HttpContext for Attempt {
             };
         }
         self.pending_rewrite = None;
-        let (Some(prepared), Some(model)) = (&self.prepared, self.model) else {
-            return Action::Continue;
-        };
-        let Some(model) = prepared.model(model) else {
+        let Some(model) = self
+            .prepared
+            .as_ref()
+            .zip(self.model)
+            .and_then(|(p, m)| p.model(m))
+        else {
             return Action::Continue;
         };
         // This Envoy only replaces buffer prefixes: rewrite everything up to the token's end.
@@ -137,8 +157,7 @@ impl HttpContext for Attempt {
             Ok(p) if p.len() == token.start => p,
             _ => {
                 log::error!("model-router: could not read the body prefix for the model rewrite");
-                let _ = host::send_response(500, &[], b"");
-                return Action::Pause;
+                return Action::Continue;
             }
         };
         prefix.extend_from_slice(model.upstream_token.as_bytes());
@@ -148,22 +167,24 @@ impl HttpContext for Attempt {
         Action::Continue
     }
 
-    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        self.got_response = true;
-        let (Some(prepared), Some(model)) = (self.prepared.clone(), self.model) else {
-            return Action::Continue;
-        };
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let status = header_str(Map::ResponseHeaders, ":status")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        if is_model_failure(status) {
-            let retry_after = header_str(Map::ResponseHeaders, "retry-after")
-                .and_then(|v| parse_retry_after_ms(&v));
-            cooldown_store::record_failure(&prepared, model, retry_after);
-        } else {
-            cooldown_store::record_success(&prepared, model);
+        let event_stream = header_str(Map::ResponseHeaders, "content-type")
+            .is_some_and(|ct| ct.starts_with("text/event-stream"));
+        let retry_after =
+            header_str(Map::ResponseHeaders, "retry-after").and_then(|v| parse_retry_after_ms(&v));
+        self.measure(|meter, now| {
+            Some(meter.on_response_headers(status, event_stream, retry_after, now))
+        });
+        if end_of_stream {
+            self.measure(|meter, now| meter.on_end_of_stream(now));
         }
-        if let Some(m) = prepared.config.model(model) {
+        let Some(prepared) = &self.prepared else {
+            return Action::Continue;
+        };
+        if let Some(m) = self.model.and_then(|m| prepared.config.model(m)) {
             set(Map::ResponseHeaders, "x-model-router-model", &m.name);
         }
         if let Some(count) = self
@@ -172,6 +193,18 @@ impl HttpContext for Attempt {
             .and_then(|c| std::str::from_utf8(c).ok())
         {
             set(Map::ResponseHeaders, "x-model-router-attempts", count);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.meter.as_ref().is_some_and(AttemptMeter::wants_body) && body_size > 0 {
+            if let Ok(chunk) = host::buffer(Buffer::ResponseBody, 0, body_size) {
+                self.measure(|meter, now| meter.on_body_chunk(&chunk, now));
+            }
+        }
+        if end_of_stream {
+            self.measure(|meter, now| meter.on_end_of_stream(now));
         }
         Action::Continue
     }

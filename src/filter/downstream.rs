@@ -1,11 +1,12 @@
 //! The downstream context: strips spoofable headers, reads the body, sets the cluster.
 
-use super::cooldown_store;
 use super::host::{self, Buffer, Map};
+use super::live_store::SharedLive;
 use crate::errors::ClientError;
 use crate::header_map;
 use crate::prepared::Prepared;
 use crate::request::{self, BodyAction, HeadersAction, RequestHead};
+use crate::resolve::Target;
 use crate::topology::{ATTEMPT_HEADER, CLUSTER_HEADER};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -13,14 +14,19 @@ use std::rc::Rc;
 
 pub struct Downstream {
     prepared: Option<Rc<Prepared>>,
+    context_id: u32,
     reading_body: bool,
+    /// The routed strategy, echoed in `x-model-router-strategy`.
+    strategy: Option<&'static str>,
 }
 
 impl Downstream {
-    pub fn new(prepared: Option<Rc<Prepared>>) -> Self {
+    pub fn new(prepared: Option<Rc<Prepared>>, context_id: u32) -> Self {
         Downstream {
             prepared,
+            context_id,
             reading_body: false,
+            strategy: None,
         }
     }
 }
@@ -125,16 +131,19 @@ impl HttpContext for Downstream {
                 return respond_error(&ClientError::internal("could not read the request body"))
             }
         };
-        let now = host::now_ms();
-        let state_of = |m: usize| {
-            prepared
-                .model(m)
-                .map(|pm| cooldown_store::read(&pm.cooldown_key))
-                .unwrap_or_default()
+        let now_ns = host::now_ns();
+        let mut live = SharedLive {
+            prepared: &prepared,
+            now_ms: now_ns / 1_000_000,
         };
-        match request::on_body(&prepared, &body, now, state_of) {
+        // Exploration only needs independent-looking draws per request, not secrecy.
+        let random = now_ns ^ (u64::from(self.context_id) << 40);
+        match request::on_body(&prepared, &body, now_ns / 1_000_000, &mut live, random) {
             BodyAction::Reply(error) => respond_error(&error),
             BodyAction::Route(route) => {
+                if let Target::Pool { strategy, .. } = route.decision.target {
+                    self.strategy = Some(strategy.as_str());
+                }
                 let retries = route.decision.max_retries.to_string();
                 let ok = set_request_header(CLUSTER_HEADER, route.cluster)
                     && set_request_header("x-envoy-max-retries", &retries)
@@ -149,5 +158,19 @@ impl HttpContext for Downstream {
                 Action::Continue
             }
         }
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some(strategy) = self.strategy {
+            if let Err(e) =
+                host::set_header(Map::ResponseHeaders, "x-model-router-strategy", strategy)
+            {
+                log::warn!(
+                    "model-router: could not set x-model-router-strategy (status {})",
+                    e.0
+                );
+            }
+        }
+        Action::Continue
     }
 }

@@ -27,6 +27,7 @@ pub enum Map {
 #[repr(u32)]
 pub enum Buffer {
     RequestBody = 0,
+    ResponseBody = 1,
     PluginConfiguration = 7,
 }
 
@@ -121,15 +122,20 @@ fn status(code: u32) -> HostResult<()> {
     }
 }
 
-pub fn now_ms() -> u64 {
+/// Wall-clock nanoseconds since the Unix epoch (the ABI has no monotonic clock).
+pub fn now_ns() -> u64 {
     let mut nanos = 0u64;
     // SAFETY: the host writes one u64 through the pointer.
     let code = unsafe { proxy_get_current_time_nanoseconds(&mut nanos) };
     if code == OK {
-        nanos / 1_000_000
+        nanos
     } else {
         0
     }
+}
+
+pub fn now_ms() -> u64 {
+    now_ns() / 1_000_000
 }
 
 pub fn buffer(which: Buffer, start: usize, max: usize) -> HostResult<Vec<u8>> {

@@ -4,9 +4,9 @@
 //!   each attempt to the model Envoy picked and records how that model did.
 
 mod attempt;
-mod cooldown_store;
 mod downstream;
 mod host;
+mod live_store;
 mod root;
 
 use proxy_wasm::types::LogLevel;

@@ -60,12 +60,12 @@ impl RootContext for Root {
         }
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
         let prepared = self.prepared.clone();
         Some(if self.per_attempt {
             Box::new(Attempt::new(prepared))
         } else {
-            Box::new(Downstream::new(prepared))
+            Box::new(Downstream::new(prepared, context_id))
         })
     }
 

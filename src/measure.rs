@@ -1,0 +1,315 @@
+//! What one attempt says about its model, decided from the attempt's events (time passed in).
+//!
+//! The per-attempt filter feeds headers, body chunks and the end; the meter answers with what
+//! to record. Failures count against the model and never as fast samples: an attempt that
+//! fails after `t` ms without a first token records "TTFT ≥ t" (censored) and an error.
+
+use crate::sse::SseScanner;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// The first output token arrived.
+    FirstToken { ttft_ms: u64 },
+    /// The response ended normally.
+    Completed {
+        /// Output tokens/s over the streamed part, when there was one to measure.
+        tokens_per_sec: Option<f64>,
+        ok: bool,
+    },
+    /// The model failed this attempt: busy, broken or silent.
+    Failed {
+        elapsed_ms: u64,
+        /// Whether a first token had already arrived (then TTFT is not censored).
+        had_first_token: bool,
+        retry_after_ms: Option<u64>,
+    },
+    /// A non-failure status: clears the model's cooldown.
+    Healthy,
+}
+
+#[derive(Debug, Clone)]
+pub struct AttemptMeter {
+    started_ms: u64,
+    status: Option<u32>,
+    streaming: bool,
+    scanner: SseScanner,
+    first_token_ms: Option<u64>,
+    output_events: u64,
+    completion_tokens: Option<u64>,
+    error_event: bool,
+    ended: bool,
+}
+
+/// Statuses that say "this model is busy or broken right now", not "this request is bad".
+pub fn is_model_failure(status: u32) -> bool {
+    status == 429 || status >= 500
+}
+
+impl AttemptMeter {
+    pub fn start(now_ms: u64) -> Self {
+        AttemptMeter {
+            started_ms: now_ms,
+            status: None,
+            streaming: false,
+            scanner: SseScanner::new(),
+            first_token_ms: None,
+            output_events: 0,
+            completion_tokens: None,
+            error_event: false,
+            ended: false,
+        }
+    }
+
+    fn elapsed(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.started_ms)
+    }
+
+    pub fn on_response_headers(
+        &mut self,
+        status: u32,
+        event_stream: bool,
+        retry_after_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Record {
+        self.status = Some(status);
+        if is_model_failure(status) {
+            self.ended = true;
+            return Record::Failed {
+                elapsed_ms: self.elapsed(now_ms),
+                had_first_token: false,
+                retry_after_ms,
+            };
+        }
+        self.streaming = event_stream && (200..300).contains(&status);
+        Record::Healthy
+    }
+
+    /// Whether body chunks need to be read at all (only streamed successes are measured).
+    pub fn wants_body(&self) -> bool {
+        self.streaming && !self.ended
+    }
+
+    pub fn on_body_chunk(&mut self, chunk: &[u8], now_ms: u64) -> Option<Record> {
+        if !self.wants_body() {
+            return None;
+        }
+        let report = self.scanner.feed(chunk);
+        self.absorb(
+            report.output_events,
+            report.completion_tokens,
+            report.error_event,
+        );
+        if report.output_events > 0 && self.first_token_ms.is_none() {
+            self.first_token_ms = Some(now_ms);
+            return Some(Record::FirstToken {
+                ttft_ms: self.elapsed(now_ms),
+            });
+        }
+        None
+    }
+
+    fn absorb(&mut self, events: u32, tokens: Option<u64>, error: bool) {
+        self.output_events += u64::from(events);
+        if tokens.is_some() {
+            self.completion_tokens = tokens;
+        }
+        self.error_event |= error;
+    }
+
+    /// The response's last byte arrived.
+    pub fn on_end_of_stream(&mut self, now_ms: u64) -> Option<Record> {
+        if self.ended || self.status.is_none() {
+            return None;
+        }
+        self.ended = true;
+        if !self.streaming {
+            return Some(Record::Completed {
+                tokens_per_sec: None,
+                ok: true,
+            });
+        }
+        let tail = self.scanner.finish();
+        self.absorb(tail.output_events, tail.completion_tokens, tail.error_event);
+        if self.error_event {
+            return Some(Record::Failed {
+                elapsed_ms: self.elapsed(now_ms),
+                had_first_token: self.first_token_ms.is_some(),
+                retry_after_ms: None,
+            });
+        }
+        Some(Record::Completed {
+            tokens_per_sec: self.tokens_per_sec(now_ms),
+            ok: true,
+        })
+    }
+
+    /// Tokens after the first over the time since the first: the decode rate, without TTFT.
+    fn tokens_per_sec(&self, now_ms: u64) -> Option<f64> {
+        let first = self.first_token_ms?;
+        let tokens = self.completion_tokens.unwrap_or(self.output_events);
+        let span_ms = now_ms.saturating_sub(first);
+        (tokens >= 2 && span_ms > 0).then(|| (tokens - 1) as f64 * 1000.0 / span_ms as f64)
+    }
+
+    /// The attempt is over. Without a normal end it failed: refused, reset, timed out, or
+    /// cut mid-stream.
+    pub fn on_done(&mut self, now_ms: u64) -> Option<Record> {
+        if self.ended {
+            return None;
+        }
+        self.ended = true;
+        Some(Record::Failed {
+            elapsed_ms: self.elapsed(now_ms),
+            had_first_token: self.first_token_ms.is_some(),
+            retry_after_ms: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(content: &str) -> String {
+        format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{content}\"}}}}]}}\n\n")
+    }
+
+    #[test]
+    fn streamed_success_records_ttft_then_decode_rate() {
+        let mut m = AttemptMeter::start(1000);
+        assert_eq!(
+            m.on_response_headers(200, true, None, 1010),
+            Record::Healthy
+        );
+        let role =
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
+        assert_eq!(
+            m.on_body_chunk(role.as_bytes(), 1020),
+            None,
+            "role-only chunk is no token"
+        );
+        assert_eq!(
+            m.on_body_chunk(event("a").as_bytes(), 1250),
+            Some(Record::FirstToken { ttft_ms: 250 })
+        );
+        for i in 0..10 {
+            assert_eq!(m.on_body_chunk(event("b").as_bytes(), 1300 + i * 100), None);
+        }
+        m.on_body_chunk(b"data: [DONE]\n\n", 2250);
+        // 11 tokens, 10 after the first, over 1000 ms.
+        assert_eq!(
+            m.on_end_of_stream(2250),
+            Some(Record::Completed {
+                tokens_per_sec: Some(10.0),
+                ok: true
+            })
+        );
+        assert_eq!(m.on_done(2300), None);
+    }
+
+    #[test]
+    fn usage_completion_tokens_beat_event_counts() {
+        let mut m = AttemptMeter::start(0);
+        m.on_response_headers(200, true, None, 0);
+        m.on_body_chunk(event("abc").as_bytes(), 100);
+        m.on_body_chunk(
+            b"data: {\"choices\":[],\"usage\":{\"completion_tokens\":41}}\n\n",
+            1100,
+        );
+        assert_eq!(
+            m.on_end_of_stream(1100),
+            Some(Record::Completed {
+                tokens_per_sec: Some(40.0),
+                ok: true
+            })
+        );
+    }
+
+    #[test]
+    fn failures_are_never_fast_samples() {
+        let cases: &[(&str, u32, Option<u64>)] = &[
+            ("429", 429, Some(2000)),
+            ("503", 503, None),
+            ("500", 500, None),
+        ];
+        for (name, status, retry_after) in cases {
+            let mut m = AttemptMeter::start(0);
+            let r = m.on_response_headers(*status, false, *retry_after, 7);
+            assert_eq!(
+                r,
+                Record::Failed {
+                    elapsed_ms: 7,
+                    had_first_token: false,
+                    retry_after_ms: *retry_after
+                },
+                "{name}"
+            );
+            assert_eq!(m.on_done(8), None, "{name}: recorded once");
+        }
+    }
+
+    #[test]
+    fn no_response_or_cut_stream_fails_the_attempt() {
+        let mut refused = AttemptMeter::start(0);
+        assert!(matches!(
+            refused.on_done(3),
+            Some(Record::Failed {
+                elapsed_ms: 3,
+                had_first_token: false,
+                ..
+            })
+        ));
+        let mut cut = AttemptMeter::start(0);
+        cut.on_response_headers(200, true, None, 5);
+        cut.on_body_chunk(event("x").as_bytes(), 50);
+        assert!(matches!(
+            cut.on_done(900),
+            Some(Record::Failed {
+                had_first_token: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn error_event_mid_stream_is_a_failure() {
+        let mut m = AttemptMeter::start(0);
+        m.on_response_headers(200, true, None, 1);
+        m.on_body_chunk(event("x").as_bytes(), 10);
+        m.on_body_chunk(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", 20);
+        assert!(matches!(
+            m.on_end_of_stream(21),
+            Some(Record::Failed {
+                had_first_token: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn non_streamed_success_is_a_healthy_outcome_without_samples() {
+        let mut m = AttemptMeter::start(0);
+        assert_eq!(
+            m.on_response_headers(200, false, None, 300),
+            Record::Healthy
+        );
+        assert!(!m.wants_body());
+        assert_eq!(
+            m.on_end_of_stream(400),
+            Some(Record::Completed {
+                tokens_per_sec: None,
+                ok: true
+            })
+        );
+    }
+
+    #[test]
+    fn client_errors_are_not_model_failures() {
+        for status in [400, 401, 404, 413, 422] {
+            assert!(!is_model_failure(status), "{status}");
+        }
+        for status in [429, 500, 502, 503, 504] {
+            assert!(is_model_failure(status), "{status}");
+        }
+    }
+}

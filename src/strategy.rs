@@ -1,0 +1,534 @@
+//! Which pool member goes first for `alias:latency` and `alias:throughput`.
+//!
+//! Each usable model gets an expected value for the next request, not its raw metric:
+//! - latency: `ttft * (1 + load_factor * in_flight) / (1 - min(err, 0.9))`
+//! - throughput: `tps / (1 + load_factor * in_flight) * (1 - min(err, 0.9))`
+//!
+//! The load term is what stops herding: with raw metrics every worker would send everything
+//! to the current leader until it collapses, while here each request in flight makes the
+//! leader look a little worse, so traffic spreads in proportion to how much better it is.
+//! A linear term is the simplest model of a server sharing itself among concurrent requests.
+//! The error term reads `1 - err` as the chance the attempt succeeds: a failing model costs a
+//! retry elsewhere (longer wait) and delivers nothing (fewer tokens). It is capped at 0.9 so
+//! a model with a brief burst of failures is penalised, not erased; cooldown handles models
+//! that are down.
+//!
+//! Only measured models are ranked. A model without data, with stale data or with too little
+//! evidence is instead explored: with probability `explore_share` the pick goes to one such
+//! model at random, so measurements stay current at a bounded cost. When nobody is measured,
+//! pool order decides, as for plain failover. (Cold-start probing of never-measured models
+//! happens before ranking, in `resolve::decide`.)
+
+use crate::stats::StatsView;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// Position in the pool's list.
+    pub position: usize,
+    pub stats: StatsView,
+    pub in_flight: u32,
+    pub cooling: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RankPolicy {
+    /// How much each request in flight inflates a model's expected cost.
+    pub load_factor: f64,
+    /// Probability of exploring when some model needs it.
+    pub explore_share: f64,
+    /// Data older than this makes a model worth exploring (it is still ranked).
+    pub stale_after_ms: u64,
+    /// Evidence below which a metric counts as missing.
+    pub min_weight: f64,
+}
+
+impl RankPolicy {
+    pub const DEFAULT: RankPolicy = RankPolicy {
+        load_factor: 0.5,
+        explore_share: 0.05,
+        stale_after_ms: 30_000,
+        min_weight: 0.2,
+    };
+}
+
+impl Default for RankPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objective {
+    Latency,
+    Throughput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub position: usize,
+    pub reason: PickReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickReason {
+    /// Best expected value among measured models.
+    Best,
+    /// A model without usable or recent data, picked to measure it.
+    Explore,
+    /// Nothing measured: pool order.
+    NoData,
+    /// Every model is cooling down: pool order, still tried.
+    AllCooling,
+}
+
+/// Above this, more errors no longer lower the score.
+const MAX_ERROR_RATE: f64 = 0.9;
+
+/// `None` only for an empty pool. The same `random` always gives the same pick.
+pub fn pick(
+    objective: Objective,
+    candidates: &[Candidate],
+    random: u64,
+    policy: &RankPolicy,
+) -> Option<Pick> {
+    let first = candidates.iter().map(|c| c.position).min()?;
+    let live = || candidates.iter().filter(|c| !c.cooling);
+    let Some(first_live) = live().map(|c| c.position).min() else {
+        return Some(Pick {
+            position: first,
+            reason: PickReason::AllCooling,
+        });
+    };
+
+    // Callers may pass a counter or a timestamp: mix before splitting into two draws.
+    let r = splitmix64(random);
+    let roll = (r & 0xffff_ffff) as f64 / 4_294_967_296.0;
+    if roll < policy.explore_share {
+        let explorable = || live().filter(|c| needs_exploring(objective, c, policy));
+        let n = explorable().count() as u64;
+        // Multiply-shift maps the high 32 bits uniformly onto 0..n.
+        let k = ((r >> 32) * n) >> 32;
+        if let Some(c) = explorable().nth(k as usize) {
+            return Some(Pick {
+                position: c.position,
+                reason: PickReason::Explore,
+            });
+        }
+    }
+
+    let mut best: Option<(f64, usize)> = None;
+    for c in live() {
+        let Some(cost) = cost(objective, c, policy) else {
+            continue;
+        };
+        let better = match best {
+            None => true,
+            Some((best_cost, best_position)) => {
+                cost < best_cost || (cost == best_cost && c.position < best_position)
+            }
+        };
+        if better {
+            best = Some((cost, c.position));
+        }
+    }
+    Some(match best {
+        Some((_, position)) => Pick {
+            position,
+            reason: PickReason::Best,
+        },
+        None => Pick {
+            position: first_live,
+            reason: PickReason::NoData,
+        },
+    })
+}
+
+/// The metric the objective ranks by, if there is enough evidence for it.
+fn usable_metric(objective: Objective, stats: &StatsView, policy: &RankPolicy) -> Option<f64> {
+    let (value, weight) = match objective {
+        Objective::Latency => (stats.ttft_ms?, stats.weight_ttft),
+        Objective::Throughput => (stats.tokens_per_sec?, stats.weight_tps),
+    };
+    (value.is_finite() && value >= 0.0 && weight >= policy.min_weight).then_some(value)
+}
+
+fn needs_exploring(objective: Objective, c: &Candidate, policy: &RankPolicy) -> bool {
+    usable_metric(objective, &c.stats, policy).is_none()
+        || c.stats.age_ms.is_none_or(|age| age > policy.stale_after_ms)
+}
+
+/// Expected cost of sending the next request to `c`; lower is better.
+fn cost(objective: Objective, c: &Candidate, policy: &RankPolicy) -> Option<f64> {
+    let metric = usable_metric(objective, &c.stats, policy)?;
+    let err = c.stats.error_rate;
+    let success = 1.0
+        - if err.is_nan() {
+            0.0
+        } else {
+            err.clamp(0.0, MAX_ERROR_RATE)
+        };
+    // `max` also turns a NaN factor into 0.
+    let load = 1.0 + policy.load_factor.max(0.0) * f64::from(c.in_flight);
+    Some(match objective {
+        Objective::Latency => metric * load / success,
+        Objective::Throughput => -(metric / load * success),
+    })
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: RankPolicy = RankPolicy::DEFAULT;
+
+    /// A seed whose first draw does not explore, for tests of ranking alone.
+    const NO_EXPLORE: u64 = 1;
+
+    #[test]
+    fn the_no_explore_seed_does_not_explore() {
+        let roll = (splitmix64(NO_EXPLORE) & 0xffff_ffff) as f64 / 4_294_967_296.0;
+        assert!(roll >= 0.2, "{roll}");
+    }
+
+    fn measured(ttft: f64, tps: f64) -> StatsView {
+        StatsView {
+            ttft_ms: Some(ttft),
+            tokens_per_sec: Some(tps),
+            error_rate: 0.0,
+            weight_ttft: 5.0,
+            weight_tps: 5.0,
+            age_ms: Some(1000),
+            samples: 10,
+        }
+    }
+
+    fn model(position: usize, stats: StatsView) -> Candidate {
+        Candidate {
+            position,
+            stats,
+            in_flight: 0,
+            cooling: false,
+        }
+    }
+
+    fn loaded(mut c: Candidate, in_flight: u32) -> Candidate {
+        c.in_flight = in_flight;
+        c
+    }
+
+    fn failing(mut c: Candidate, error_rate: f64) -> Candidate {
+        c.stats.error_rate = error_rate;
+        c
+    }
+
+    fn cooling(mut c: Candidate) -> Candidate {
+        c.cooling = true;
+        c
+    }
+
+    fn stale(mut c: Candidate) -> Candidate {
+        c.stats.age_ms = Some(POLICY.stale_after_ms + 1);
+        c
+    }
+
+    fn pick_at(objective: Objective, candidates: &[Candidate]) -> Option<Pick> {
+        pick(objective, candidates, NO_EXPLORE, &POLICY)
+    }
+
+    fn best(position: usize) -> Option<Pick> {
+        Some(Pick {
+            position,
+            reason: PickReason::Best,
+        })
+    }
+
+    #[test]
+    fn ranking_prefers_the_best_metric_under_equal_load() {
+        use Objective::*;
+        let a = model(0, measured(300.0, 40.0));
+        let b = model(1, measured(120.0, 25.0));
+        let c = model(2, measured(200.0, 90.0));
+        let cases = [
+            (Latency, vec![a, b, c], 1),
+            (Throughput, vec![a, b, c], 2),
+            (Latency, vec![loaded(a, 3), loaded(b, 3), loaded(c, 3)], 1),
+            (
+                Throughput,
+                vec![loaded(a, 3), loaded(b, 3), loaded(c, 3)],
+                2,
+            ),
+            (Latency, vec![c, a], 2),
+            (Throughput, vec![a, b], 0),
+        ];
+        for (objective, candidates, want) in cases {
+            assert_eq!(pick_at(objective, &candidates), best(want), "{objective:?}");
+        }
+    }
+
+    #[test]
+    fn loaded_leader_loses_to_idle_runner_up() {
+        use Objective::*;
+        // Leader 100 ms vs 150 ms idle: 100 * (1 + 0.5 n) > 150 once n >= 2.
+        // Leader 100 tok/s vs 60 tok/s idle: 100 / (1 + 0.5 n) < 60 once n >= 2.
+        let cases = [
+            (Latency, 0, 0),
+            (Latency, 1, 0),
+            (Latency, 2, 1),
+            (Latency, 10, 1),
+            (Throughput, 0, 0),
+            (Throughput, 1, 0),
+            (Throughput, 2, 1),
+        ];
+        for (objective, leader_load, want) in cases {
+            let leader = loaded(model(0, measured(100.0, 100.0)), leader_load);
+            let runner_up = model(1, measured(150.0, 60.0));
+            assert_eq!(
+                pick_at(objective, &[leader, runner_up]),
+                best(want),
+                "{objective:?} leader in flight {leader_load}"
+            );
+        }
+    }
+
+    #[test]
+    fn load_spreads_traffic_instead_of_herding() {
+        // Requests that never finish: each pick adds load to the model picked.
+        let mut pool = [
+            model(0, measured(100.0, 100.0)),
+            model(1, measured(150.0, 60.0)),
+            model(2, measured(400.0, 20.0)),
+        ];
+        for _ in 0..12 {
+            let p = pick_at(Objective::Latency, &pool).unwrap();
+            pool[p.position].in_flight += 1;
+        }
+        let loads: Vec<u32> = pool.iter().map(|c| c.in_flight).collect();
+        assert!(loads[0] > loads[1] && loads[1] > loads[2], "{loads:?}");
+        assert!(loads[1] >= 3, "{loads:?}");
+    }
+
+    #[test]
+    fn error_heavy_models_lose() {
+        use Objective::*;
+        let fast = model(0, measured(100.0, 100.0));
+        let slow = model(1, measured(180.0, 60.0));
+        let cases = [
+            (Latency, 0.0, 0),
+            (Latency, 0.3, 0), // 100 / 0.7 = 143 < 180
+            (Latency, 0.5, 1), // 100 / 0.5 = 200 > 180
+            (Latency, 1.0, 1),
+            (Throughput, 0.3, 0), // 70 > 60
+            (Throughput, 0.5, 1), // 50 < 60
+            (Throughput, f64::NAN, 0),
+        ];
+        for (objective, err, want) in cases {
+            assert_eq!(
+                pick_at(objective, &[failing(fast, err), slow]),
+                best(want),
+                "{objective:?} error rate {err}"
+            );
+        }
+        // Both failing all the time: capped, so the better metric still decides.
+        assert_eq!(
+            pick_at(Latency, &[failing(slow, 1.0), failing(fast, 1.0)]),
+            best(0)
+        );
+    }
+
+    #[test]
+    fn cooling_models_are_skipped_and_all_cooling_keeps_pool_order() {
+        use Objective::*;
+        let a = model(0, measured(100.0, 100.0));
+        let b = model(1, measured(200.0, 50.0));
+        let none = model(2, StatsView::default());
+        let cases = [
+            (vec![cooling(a), b], best(1)),
+            (vec![cooling(a), cooling(b), none], nodata(2)),
+            (
+                vec![cooling(a), cooling(b)],
+                Some(Pick {
+                    position: 0,
+                    reason: PickReason::AllCooling,
+                }),
+            ),
+            (
+                vec![cooling(b), cooling(a)],
+                Some(Pick {
+                    position: 0,
+                    reason: PickReason::AllCooling,
+                }),
+            ),
+            (vec![], None),
+        ];
+        for (candidates, want) in cases {
+            for objective in [Latency, Throughput] {
+                assert_eq!(pick_at(objective, &candidates), want, "{candidates:?}");
+            }
+        }
+    }
+
+    fn nodata(position: usize) -> Option<Pick> {
+        Some(Pick {
+            position,
+            reason: PickReason::NoData,
+        })
+    }
+
+    #[test]
+    fn ties_go_to_the_earlier_pool_position() {
+        let same = measured(100.0, 50.0);
+        for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+            let pool: Vec<Candidate> = order.iter().map(|&p| model(p, same)).collect();
+            assert_eq!(pick_at(Objective::Latency, &pool), best(0), "{order:?}");
+            assert_eq!(pick_at(Objective::Throughput, &pool), best(0), "{order:?}");
+        }
+    }
+
+    #[test]
+    fn models_without_data_neither_win_nor_lose_by_default_zero() {
+        use Objective::*;
+        let measured_slow = model(1, measured(900.0, 5.0));
+        let unmeasured = model(0, StatsView::default());
+        let thin = model(
+            0,
+            StatsView {
+                weight_ttft: 0.1,
+                weight_tps: 0.1,
+                ..measured(1.0, 1e6)
+            },
+        );
+        let zero_tps = model(0, measured(10.0, 0.0));
+        let cases = [
+            (Latency, vec![unmeasured, measured_slow], best(1)),
+            (Throughput, vec![unmeasured, measured_slow], best(1)),
+            (Latency, vec![thin, measured_slow], best(1)),
+            (Throughput, vec![thin, measured_slow], best(1)),
+            (Latency, vec![unmeasured, thin], nodata(0)),
+            (Throughput, vec![measured_slow, unmeasured], best(1)),
+            // A measured zero is real data, unlike a missing value.
+            (Throughput, vec![zero_tps, measured_slow], best(1)),
+            (Latency, vec![zero_tps, measured_slow], best(0)),
+        ];
+        for (objective, candidates, want) in cases {
+            assert_eq!(pick_at(objective, &candidates), want, "{candidates:?}");
+        }
+    }
+
+    #[test]
+    fn stale_data_still_ranks() {
+        let old_fast = stale(model(0, measured(100.0, 100.0)));
+        let fresh_slow = model(1, measured(200.0, 50.0));
+        assert_eq!(
+            pick_at(Objective::Latency, &[old_fast, fresh_slow]),
+            best(0)
+        );
+    }
+
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Picks per position and how many explored, over `n` seeded draws.
+    fn tally(objective: Objective, pool: &[Candidate], n: usize) -> (Vec<usize>, usize) {
+        let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+        let slots = pool.iter().map(|c| c.position + 1).max().unwrap_or(0);
+        let mut per_position = vec![0; slots];
+        let mut explored = 0;
+        for _ in 0..n {
+            let p = pick(objective, pool, rng.next(), &POLICY).unwrap();
+            per_position[p.position] += 1;
+            explored += usize::from(p.reason == PickReason::Explore);
+        }
+        (per_position, explored)
+    }
+
+    #[test]
+    fn exploration_share_stays_within_bounds() {
+        use Objective::*;
+        let leader = model(0, measured(100.0, 100.0));
+        let fresh = model(1, measured(200.0, 50.0));
+        let unmeasured = model(2, StatsView::default());
+        let old = stale(model(3, measured(300.0, 30.0)));
+        let cases: [(Objective, Vec<Candidate>, f64); 6] = [
+            (Latency, vec![leader, fresh], 0.0),
+            (Throughput, vec![leader, fresh], 0.0),
+            (Latency, vec![leader, fresh, unmeasured], 0.05),
+            (Latency, vec![leader, fresh, unmeasured, old], 0.05),
+            (Throughput, vec![leader, unmeasured, old], 0.05),
+            // Cooling models are not explored either.
+            (Latency, vec![leader, fresh, cooling(unmeasured)], 0.0),
+        ];
+        for (objective, pool, share) in cases {
+            let (_, explored) = tally(objective, &pool, 10_000);
+            let got = explored as f64 / 10_000.0;
+            assert!((got - share).abs() <= 0.01, "{objective:?} {pool:?}: {got}");
+        }
+    }
+
+    #[test]
+    fn exploration_is_uniform_among_models_that_need_it() {
+        let pool = [
+            model(0, measured(100.0, 100.0)),
+            model(1, StatsView::default()),
+            stale(model(2, measured(300.0, 30.0))),
+        ];
+        let (per_position, explored) = tally(Objective::Latency, &pool, 40_000);
+        assert!((1600..=2400).contains(&explored), "{explored}");
+        let (a, b) = (per_position[1], per_position[2]);
+        assert!(a.abs_diff(b) * 5 < explored, "{per_position:?}");
+        assert_eq!(per_position[0] + a + b, 40_000);
+    }
+
+    #[test]
+    fn the_same_random_gives_the_same_pick() {
+        let pool = [
+            model(0, measured(100.0, 100.0)),
+            model(1, StatsView::default()),
+            model(2, StatsView::default()),
+        ];
+        let mut rng = XorShift(7);
+        for _ in 0..1000 {
+            let r = rng.next();
+            assert_eq!(
+                pick(Objective::Latency, &pool, r, &POLICY),
+                pick(Objective::Latency, &pool, r, &POLICY)
+            );
+        }
+    }
+
+    #[test]
+    fn explore_share_extremes() {
+        let pool = [
+            model(0, measured(100.0, 100.0)),
+            model(1, StatsView::default()),
+        ];
+        let policy = |explore_share| RankPolicy {
+            explore_share,
+            ..POLICY
+        };
+        let mut rng = XorShift(99);
+        for _ in 0..1000 {
+            let r = rng.next();
+            let never = pick(Objective::Latency, &pool, r, &policy(0.0)).unwrap();
+            let always = pick(Objective::Latency, &pool, r, &policy(1.0)).unwrap();
+            let nan = pick(Objective::Latency, &pool, r, &policy(f64::NAN)).unwrap();
+            assert_eq!(never.reason, PickReason::Best);
+            assert_eq!((always.position, always.reason), (1, PickReason::Explore));
+            assert_eq!(nan.reason, PickReason::Best);
+        }
+    }
+}
