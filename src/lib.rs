@@ -12,12 +12,14 @@ pub mod endpoint;
 pub mod errors;
 pub mod header_map;
 pub mod measure;
+pub mod metrics;
 pub mod models_list;
 pub mod prepared;
 pub mod request;
 pub mod resolve;
 pub mod sse;
 pub mod stats;
+pub mod status;
 pub mod strategy;
 pub mod topology;
 

@@ -27,6 +27,8 @@ pub enum HeadersAction<'a> {
     ReadBody,
     /// Not a model request: send it on unchanged.
     Passthrough { cluster: &'a str },
+    /// Answer with the live status document.
+    Status,
 }
 
 pub struct RequestHead<'a> {
@@ -48,6 +50,13 @@ pub fn on_headers<'a>(prepared: &'a Prepared, head: &RequestHead<'_>) -> Headers
     let path = String::from_utf8_lossy(head.path);
     let bare_path = path.split_once('?').map_or(&*path, |(p, _)| p);
     let method = String::from_utf8_lossy(head.method);
+    if prepared.config.settings.status_path.as_deref() == Some(bare_path) {
+        return if method == "GET" {
+            HeadersAction::Status
+        } else {
+            reply(ClientError::method_not_allowed(&method, bare_path, "GET"))
+        };
+    }
     if bare_path == "/v1/models" || bare_path.starts_with("/v1/models/") {
         if method != "GET" {
             return reply(ClientError::method_not_allowed(&method, bare_path, "GET"));
@@ -170,6 +179,7 @@ mod tests {
             HeadersAction::Reply { status, .. } => *status,
             HeadersAction::ReadBody => 0,
             HeadersAction::Passthrough { .. } => 1,
+            HeadersAction::Status => 2,
         }
     }
 
@@ -187,6 +197,8 @@ mod tests {
             (head("POST", "/v1/chat/completions", Some(4096), false), 413),
             (head("GET", "/v1/chat/completions", None, true), 405),
             (head("GET", "/healthz", None, true), 404),
+            (head("GET", "/model-router/status", None, true), 2),
+            (head("POST", "/model-router/status", None, true), 405),
             (head("POST", "/v1/files", Some(10), false), 404),
         ];
         for (h, want) in cases {

@@ -13,9 +13,10 @@
 //! a model with a brief burst of failures is penalised, not erased; cooldown handles models
 //! that are down.
 //!
-//! Only measured models are ranked. A model without data, with stale data or with too little
-//! evidence is instead explored: with probability `explore_share` the pick goes to one such
-//! model at random, so measurements stay current at a bounded cost. When nobody is measured,
+//! Only measured models are ranked. With probability `explore_share` the pick instead goes to
+//! a model at random among those without data, with stale data or with too little evidence;
+//! when every model is fresh, among the runners-up. So measurements stay current at a bounded
+//! cost, and a runner-up that got faster is found within a few seconds of traffic. When nobody is measured,
 //! pool order decides, as for plain failover. (Cold-start probing of never-measured models
 //! happens before ranking, in `resolve::decide`.)
 
@@ -100,22 +101,6 @@ pub fn pick(
         });
     };
 
-    // Callers may pass a counter or a timestamp: mix before splitting into two draws.
-    let r = splitmix64(random);
-    let roll = (r & 0xffff_ffff) as f64 / 4_294_967_296.0;
-    if roll < policy.explore_share {
-        let explorable = || live().filter(|c| needs_exploring(objective, c, policy));
-        let n = explorable().count() as u64;
-        // Multiply-shift maps the high 32 bits uniformly onto 0..n.
-        let k = ((r >> 32) * n) >> 32;
-        if let Some(c) = explorable().nth(k as usize) {
-            return Some(Pick {
-                position: c.position,
-                reason: PickReason::Explore,
-            });
-        }
-    }
-
     let mut best: Option<(f64, usize)> = None;
     for c in live() {
         let Some(cost) = cost(objective, c, policy) else {
@@ -131,8 +116,34 @@ pub fn pick(
             best = Some((cost, c.position));
         }
     }
-    Some(match best {
-        Some((_, position)) => Pick {
+    let best_position = best.map(|(_, position)| position);
+
+    // Callers may pass a counter or a timestamp: mix before splitting into two draws.
+    let r = splitmix64(random);
+    let roll = (r & 0xffff_ffff) as f64 / 4_294_967_296.0;
+    if roll < policy.explore_share {
+        // Models lacking fresh data first; when every model is fresh, the runners-up, so a
+        // runner-up that became faster is noticed without waiting for its data to go stale.
+        let lacking = || live().filter(|c| needs_exploring(objective, c, policy));
+        let runners_up = || live().filter(|c| Some(c.position) != best_position);
+        // Multiply-shift maps the high 32 bits uniformly onto 0..n.
+        let k = |n: usize| (((r >> 32) * n as u64) >> 32) as usize;
+        let n_lacking = lacking().count();
+        let chosen = if n_lacking > 0 {
+            lacking().nth(k(n_lacking))
+        } else {
+            runners_up().nth(k(runners_up().count()))
+        };
+        if let Some(c) = chosen {
+            return Some(Pick {
+                position: c.position,
+                reason: PickReason::Explore,
+            });
+        }
+    }
+
+    Some(match best_position {
+        Some(position) => Pick {
             position,
             reason: PickReason::Best,
         },
@@ -463,14 +474,16 @@ mod tests {
         let fresh = model(1, measured(200.0, 50.0));
         let unmeasured = model(2, StatsView::default());
         let old = stale(model(3, measured(300.0, 30.0)));
-        let cases: [(Objective, Vec<Candidate>, f64); 6] = [
-            (Latency, vec![leader, fresh], 0.0),
-            (Throughput, vec![leader, fresh], 0.0),
+        let cases: [(Objective, Vec<Candidate>, f64); 7] = [
+            // All fresh: the runner-up is probed, so a runner-up that got faster is noticed.
+            (Latency, vec![leader, fresh], 0.05),
+            (Throughput, vec![leader, fresh], 0.05),
+            (Latency, vec![leader], 0.0),
             (Latency, vec![leader, fresh, unmeasured], 0.05),
             (Latency, vec![leader, fresh, unmeasured, old], 0.05),
             (Throughput, vec![leader, unmeasured, old], 0.05),
             // Cooling models are not explored either.
-            (Latency, vec![leader, fresh, cooling(unmeasured)], 0.0),
+            (Latency, vec![leader, cooling(unmeasured)], 0.0),
         ];
         for (objective, pool, share) in cases {
             let (_, explored) = tally(objective, &pool, 10_000);

@@ -4,9 +4,11 @@
 
 use super::host::{self, Buffer, Map};
 use super::live_store;
+use super::metrics::Metrics;
 use crate::attempt::{rewritten_length, AttemptInfo};
 use crate::cooldown::parse_retry_after_ms;
 use crate::measure::AttemptMeter;
+use crate::measure::Record;
 use crate::prepared::Prepared;
 use crate::topology::{ATTEMPT_HEADER, METADATA_MODEL_KEY, METADATA_NAMESPACE};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -16,6 +18,7 @@ use std::rc::Rc;
 
 pub struct Attempt {
     prepared: Option<Rc<Prepared>>,
+    metrics: Rc<Metrics>,
     model: Option<usize>,
     /// The body's `model` token still to be rewritten.
     pending_rewrite: Option<Range<usize>>,
@@ -24,9 +27,10 @@ pub struct Attempt {
 }
 
 impl Attempt {
-    pub fn new(prepared: Option<Rc<Prepared>>) -> Self {
+    pub fn new(prepared: Option<Rc<Prepared>>, metrics: Rc<Metrics>) -> Self {
         Attempt {
             prepared,
+            metrics,
             model: None,
             pending_rewrite: None,
             attempt_count: None,
@@ -35,18 +39,21 @@ impl Attempt {
     }
 
     /// Runs `f` on the meter and records what it decided.
-    fn measure(
-        &mut self,
-        f: impl FnOnce(&mut AttemptMeter, u64) -> Option<crate::measure::Record>,
-    ) {
+    fn measure(&mut self, f: impl FnOnce(&mut AttemptMeter, u64) -> Option<Record>) {
         let (Some(prepared), Some(model), Some(meter)) =
             (&self.prepared, self.model, &mut self.meter)
         else {
             return;
         };
         let now = host::now_ms();
-        if let Some(record) = f(meter, now) {
-            live_store::record(prepared, model, &record, now);
+        let Some(record) = f(meter, now) else {
+            return;
+        };
+        if matches!(record, Record::Failed { .. }) {
+            self.metrics.attempt_failed(model);
+        }
+        if let Some(view) = live_store::record(prepared, model, &record, now) {
+            self.metrics.live_numbers(model, &view);
         }
     }
 }
@@ -114,6 +121,7 @@ impl HttpContext for Attempt {
         let now = host::now_ms();
         self.meter = Some(AttemptMeter::start(now));
         live_store::in_flight_changed(&prepared, model_id, true, now);
+        self.metrics.attempt_started(model_id);
         set(Map::RequestHeaders, ":authority", &model.authority);
         if let Some(auth) = &model.authorization {
             set(Map::RequestHeaders, "authorization", auth);

@@ -2,11 +2,14 @@
 
 use super::host::{self, Buffer, Map};
 use super::live_store::SharedLive;
+use super::metrics::Metrics;
 use crate::errors::ClientError;
 use crate::header_map;
+use crate::metrics::PickKind;
 use crate::prepared::Prepared;
 use crate::request::{self, BodyAction, HeadersAction, RequestHead};
 use crate::resolve::Target;
+use crate::status;
 use crate::topology::{ATTEMPT_HEADER, CLUSTER_HEADER};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -14,6 +17,7 @@ use std::rc::Rc;
 
 pub struct Downstream {
     prepared: Option<Rc<Prepared>>,
+    metrics: Rc<Metrics>,
     context_id: u32,
     reading_body: bool,
     /// The routed strategy, echoed in `x-model-router-strategy`.
@@ -21,9 +25,10 @@ pub struct Downstream {
 }
 
 impl Downstream {
-    pub fn new(prepared: Option<Rc<Prepared>>, context_id: u32) -> Self {
+    pub fn new(prepared: Option<Rc<Prepared>>, metrics: Rc<Metrics>, context_id: u32) -> Self {
         Downstream {
             prepared,
+            metrics,
             context_id,
             reading_body: false,
             strategy: None,
@@ -101,6 +106,14 @@ impl HttpContext for Downstream {
                 // Needs `allow_on_headers_stop_iteration: true`, or the body never arrives.
                 Action::Pause
             }
+            HeadersAction::Status => {
+                let now_ms = host::now_ms();
+                let mut live = SharedLive {
+                    prepared: &prepared,
+                    now_ms,
+                };
+                respond(200, &status::render(&prepared, now_ms, &mut live))
+            }
             HeadersAction::Passthrough { cluster } => {
                 set_request_header(CLUSTER_HEADER, cluster);
                 set_request_header("x-envoy-max-retries", "0");
@@ -141,6 +154,9 @@ impl HttpContext for Downstream {
         match request::on_body(&prepared, &body, now_ns / 1_000_000, &mut live, random) {
             BodyAction::Reply(error) => respond_error(&error),
             BodyAction::Route(route) => {
+                let target = route.decision.target;
+                self.metrics
+                    .picked(route.decision.first_model, PickKind::of(target));
                 if let Target::Pool { strategy, .. } = route.decision.target {
                     self.strategy = Some(strategy.as_str());
                 }

@@ -94,6 +94,9 @@ extern "C" {
         out_size: *mut usize,
     ) -> u32;
     fn proxy_get_current_time_nanoseconds(out_time: *mut u64) -> u32;
+    fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, out_id: *mut u32) -> u32;
+    fn proxy_increment_metric(id: u32, offset: i64) -> u32;
+    fn proxy_record_metric(id: u32, value: u64) -> u32;
     fn proxy_call_foreign_function(
         name: *const u8,
         name_size: usize,
@@ -267,4 +270,29 @@ pub fn clear_route_cache() -> HostResult<()> {
     };
     drop(owned(data, size));
     status(code)
+}
+
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum MetricKind {
+    Counter = 0,
+    Gauge = 1,
+}
+
+pub fn define_metric(kind: MetricKind, name: &str) -> HostResult<u32> {
+    let mut id = 0u32;
+    // SAFETY: `name` outlives the call; the host writes one u32.
+    status(unsafe { proxy_define_metric(kind as u32, name.as_ptr(), name.len(), &mut id) })?;
+    Ok(id)
+}
+
+/// Metrics are best effort: a failed update must never disturb a request.
+pub fn increment_metric(id: u32, offset: i64) {
+    // SAFETY: plain values only.
+    let _ = unsafe { proxy_increment_metric(id, offset) };
+}
+
+pub fn record_metric(id: u32, value: u64) {
+    // SAFETY: plain values only.
+    let _ = unsafe { proxy_record_metric(id, value) };
 }

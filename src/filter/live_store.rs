@@ -19,31 +19,30 @@ fn read<T>(key: &str, decode: impl Fn(&[u8]) -> T, default: T) -> T {
     }
 }
 
-/// Applies `change` to the stored value; `None` from `change` means "nothing to write".
+/// Applies `change` to the stored value and returns what was written; `None` from `change`
+/// means "nothing to write".
 fn update<T, const N: usize>(
     key: &str,
     decode: impl Fn(&[u8]) -> T,
     encode: impl Fn(&T) -> [u8; N],
     default: impl Fn() -> T,
     change: impl Fn(&T) -> Option<T>,
-) {
+) -> Option<T> {
     for _ in 0..MAX_CAS_TRIES {
-        let Ok((bytes, cas)) = host::shared_data(key) else {
-            return;
-        };
+        let (bytes, cas) = host::shared_data(key).ok()?;
         let current = bytes.map_or_else(&default, |b| decode(&b));
-        let Some(next) = change(&current) else {
-            return;
-        };
+        let next = change(&current)?;
         match host::set_shared_data(key, &encode(&next), cas) {
-            Ok(CasOutcome::Written) | Err(_) => return,
+            Ok(CasOutcome::Written) => return Some(next),
+            Err(_) => return None,
             Ok(CasOutcome::Conflict) => continue,
         }
     }
+    None
 }
 
 fn update_cooldown(m: &PreparedModel, change: impl Fn(&CooldownState) -> Option<CooldownState>) {
-    update(
+    let _ = update(
         &m.cooldown_key,
         CooldownState::decode,
         CooldownState::encode,
@@ -52,7 +51,7 @@ fn update_cooldown(m: &PreparedModel, change: impl Fn(&CooldownState) -> Option<
     );
 }
 
-fn update_stats(m: &PreparedModel, change: impl Fn(&mut ModelStats)) {
+fn update_stats(m: &PreparedModel, change: impl Fn(&mut ModelStats)) -> Option<ModelStats> {
     update(
         &m.stats_key,
         ModelStats::decode,
@@ -63,17 +62,24 @@ fn update_stats(m: &PreparedModel, change: impl Fn(&mut ModelStats)) {
             change(&mut next);
             Some(next)
         },
-    );
+    )
 }
 
-/// Carries out what the attempt meter decided about `model`.
-pub fn record(prepared: &Prepared, model: ModelId, record: &Record, now_ms: u64) {
-    let Some(m) = prepared.model(model) else {
-        return;
-    };
+/// Carries out what the attempt meter decided about `model`; returns the model's stats
+/// when they changed.
+pub fn record(
+    prepared: &Prepared,
+    model: ModelId,
+    record: &Record,
+    now_ms: u64,
+) -> Option<StatsView> {
+    let m = prepared.model(model)?;
     let decay = prepared.decay_policy;
-    match *record {
-        Record::Healthy => update_cooldown(m, CooldownState::after_success),
+    let updated = match *record {
+        Record::Healthy => {
+            update_cooldown(m, CooldownState::after_success);
+            None
+        }
         Record::FirstToken { ttft_ms } => {
             update_stats(m, |s| s.record_ttft(ttft_ms, now_ms, decay))
         }
@@ -95,16 +101,17 @@ pub fn record(prepared: &Prepared, model: ModelId, record: &Record, now_ms: u64)
                     s.record_censored_ttft(elapsed_ms, now_ms, decay);
                 }
                 s.record_outcome(false, now_ms, decay);
-            });
+            })
         }
-    }
+    };
+    updated.map(|s| s.view(now_ms, decay))
 }
 
 pub fn in_flight_changed(prepared: &Prepared, model: ModelId, started: bool, now_ms: u64) {
     let Some(m) = prepared.model(model) else {
         return;
     };
-    update(
+    let _ = update(
         &m.in_flight_key,
         InFlight::decode,
         InFlight::encode,

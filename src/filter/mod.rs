@@ -7,6 +7,7 @@ mod attempt;
 mod downstream;
 mod host;
 mod live_store;
+mod metrics;
 mod root;
 
 use proxy_wasm::types::LogLevel;

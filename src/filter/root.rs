@@ -4,6 +4,7 @@
 use super::attempt::Attempt;
 use super::downstream::Downstream;
 use super::host::{self, Buffer};
+use super::metrics::Metrics;
 use crate::config::RouterConfig;
 use crate::prepared::Prepared;
 use crate::topology::ROOT_ID_ATTEMPT;
@@ -14,6 +15,7 @@ use std::rc::Rc;
 #[derive(Default)]
 pub struct Root {
     prepared: Option<Rc<Prepared>>,
+    metrics: Rc<Metrics>,
     per_attempt: bool,
 }
 
@@ -50,6 +52,7 @@ impl RootContext for Root {
                     p.config.models.len(),
                     p.config.pools.len()
                 );
+                self.metrics = Rc::new(Metrics::define(&p));
                 self.prepared = Some(Rc::new(p));
                 true
             }
@@ -61,11 +64,11 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let prepared = self.prepared.clone();
+        let (prepared, metrics) = (self.prepared.clone(), self.metrics.clone());
         Some(if self.per_attempt {
-            Box::new(Attempt::new(prepared))
+            Box::new(Attempt::new(prepared, metrics))
         } else {
-            Box::new(Downstream::new(prepared, context_id))
+            Box::new(Downstream::new(prepared, metrics, context_id))
         })
     }
 
