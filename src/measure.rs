@@ -151,13 +151,21 @@ impl AttemptMeter {
         (tokens >= 2 && span_ms > 0).then(|| (tokens - 1) as f64 * 1000.0 / span_ms as f64)
     }
 
+    /// Whether the attempt is over without a normal end, so [`Self::on_done`] will judge it.
+    pub fn unfinished(&self) -> bool {
+        !self.ended
+    }
+
     /// The attempt is over. Without a normal end it failed: refused, reset, timed out, or
-    /// cut mid-stream.
-    pub fn on_done(&mut self, now_ms: u64) -> Option<Record> {
+    /// cut mid-stream; unless the client went away first, which says nothing about the model.
+    pub fn on_done(&mut self, now_ms: u64, client_gone: bool) -> Option<Record> {
         if self.ended {
             return None;
         }
         self.ended = true;
+        if client_gone {
+            return None;
+        }
         Some(Record::Failed {
             elapsed_ms: self.elapsed(now_ms),
             had_first_token: self.first_token_ms.is_some(),
@@ -204,7 +212,7 @@ mod tests {
                 ok: true
             })
         );
-        assert_eq!(m.on_done(2300), None);
+        assert_eq!(m.on_done(2300, false), None);
     }
 
     #[test]
@@ -244,7 +252,7 @@ mod tests {
                 },
                 "{name}"
             );
-            assert_eq!(m.on_done(8), None, "{name}: recorded once");
+            assert_eq!(m.on_done(8, false), None, "{name}: recorded once");
         }
     }
 
@@ -252,7 +260,7 @@ mod tests {
     fn no_response_or_cut_stream_fails_the_attempt() {
         let mut refused = AttemptMeter::start(0);
         assert!(matches!(
-            refused.on_done(3),
+            refused.on_done(3, false),
             Some(Record::Failed {
                 elapsed_ms: 3,
                 had_first_token: false,
@@ -263,12 +271,23 @@ mod tests {
         cut.on_response_headers(200, true, None, 5);
         cut.on_body_chunk(event("x").as_bytes(), 50);
         assert!(matches!(
-            cut.on_done(900),
+            cut.on_done(900, false),
             Some(Record::Failed {
                 had_first_token: true,
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn a_client_that_goes_away_says_nothing_about_the_model() {
+        let mut waiting = AttemptMeter::start(0);
+        assert_eq!(waiting.on_done(1000, true), None);
+        let mut streaming = AttemptMeter::start(0);
+        streaming.on_response_headers(200, true, None, 5);
+        streaming.on_body_chunk(event("x").as_bytes(), 50);
+        assert!(streaming.unfinished());
+        assert_eq!(streaming.on_done(900, true), None);
     }
 
     #[test]

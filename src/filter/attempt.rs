@@ -90,7 +90,14 @@ fn set(map: Map, name: &str, value: &str) {
 
 impl Context for Attempt {
     fn on_done(&mut self) -> bool {
-        self.measure(|meter, now| meter.on_done(now));
+        if self.meter.as_ref().is_some_and(AttemptMeter::unfinished) {
+            // Envoy names the cause; `downstream_remote_disconnect` and kin mean the client left.
+            let client_gone = matches!(
+                host::property(&["response", "code_details"]),
+                Ok(Some(details)) if details.starts_with(b"downstream_")
+            );
+            self.measure(|meter, now| meter.on_done(now, client_gone));
+        }
         if let (Some(prepared), Some(model), Some(_)) = (&self.prepared, self.model, &self.meter) {
             live_store::in_flight_changed(prepared, model, false, host::now_ms());
         }

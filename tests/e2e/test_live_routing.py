@@ -102,3 +102,15 @@ def test_status_endpoint_can_be_disabled(sims, router):
     sim = sims("s", ttft_ms=1)
     r = router([sim], {"default": ["s"]}, settings={"status_path": ""})
     assert requests.get(f"{r.envoy.url}/model-router/status", timeout=5).status_code == 404
+
+
+def test_client_that_gives_up_does_not_count_against_the_model(sims, router):
+    slow = sims("slow", ttft_ms=2000, output_tokens=2)
+    r = router([slow], {"default": ["slow"]})
+    for _ in range(3):
+        try:
+            r.envoy.chat("default", timeout=0.3)
+        except requests.exceptions.ReadTimeout:
+            pass
+    model = status(r)["models"][0]
+    assert (model["state"], model["consecutive_failures"], model["error_rate"]) == ("ready", 0, 0.0), model
