@@ -40,6 +40,8 @@ cat <<MSG
 model-router is up on http://$listen (Envoy admin: http://$admin)
   models: fast (:18081), balanced (:18082), big (:18083); pool "default" = big -> balanced -> fast
   make a model sick:  curl -XPOST 127.0.0.1:19083/sim/config -d '{"fail":"503"}'   (then '{"fail":"none"}')
+  live routing:       "model":"default:latency" (lowest TTFT) or "default:throughput" (most tokens/s)
+  live numbers:       curl -s http://$listen/model-router/status
 
   curl -s http://$listen/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"model":"default","messages":[{"role":"user","content":"hi"}]}' -i
