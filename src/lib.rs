@@ -23,5 +23,8 @@ pub mod status;
 pub mod strategy;
 pub mod topology;
 
+#[cfg(test)]
+mod test_support;
+
 #[cfg(target_arch = "wasm32")]
 mod filter;

@@ -707,16 +707,7 @@ mod tests {
         assert!(std::mem::size_of::<SseScanner>() <= 64);
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::test_support::XorShift;
 
     #[test]
     fn garbage_never_panics_and_chunking_never_changes_totals() {

@@ -442,16 +442,7 @@ mod tests {
         );
     }
 
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::test_support::XorShift;
 
     /// Picks per position and how many explored, over `n` seeded draws.
     fn tally(objective: Objective, pool: &[Candidate], n: usize) -> (Vec<usize>, usize) {

@@ -1,0 +1,13 @@
+//! Helpers shared by unit tests.
+
+/// A tiny seeded generator: deterministic test inputs without a dependency.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
