@@ -3,6 +3,11 @@
 //! The per-attempt filter feeds headers, body chunks and the end; the meter answers with what
 //! to record. Failures count against the model and never as fast samples: an attempt that
 //! fails after `t` ms without a first token records "TTFT ≥ t" (censored) and an error.
+//!
+//! Samples are normalised to an idle model: a TTFT measured while `k` other requests ran on
+//! the model is divided by `1 + load_factor × k` (tokens/s multiplied). Ranking multiplies
+//! the current load back in, so load is counted once, at decision time, and a model is not
+//! penalised twice for traffic it was already carrying when it was measured.
 
 use crate::sse::SseScanner;
 
@@ -30,6 +35,8 @@ pub enum Record {
 #[derive(Debug, Clone)]
 pub struct AttemptMeter {
     started_ms: u64,
+    /// `1 + load_factor × other requests in flight` when the attempt started.
+    load: f64,
     status: Option<u32>,
     streaming: bool,
     scanner: SseScanner,
@@ -46,9 +53,15 @@ pub fn is_model_failure(status: u32) -> bool {
 }
 
 impl AttemptMeter {
-    pub fn start(now_ms: u64) -> Self {
+    /// `load` is `1 + load_factor × other requests in flight on the model`.
+    pub fn start(now_ms: u64, load: f64) -> Self {
         AttemptMeter {
             started_ms: now_ms,
+            load: if load.is_finite() && load >= 1.0 {
+                load
+            } else {
+                1.0
+            },
             status: None,
             streaming: false,
             scanner: SseScanner::new(),
@@ -60,8 +73,9 @@ impl AttemptMeter {
         }
     }
 
+    /// Time since the start, normalised to an idle model.
     fn elapsed(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.started_ms)
+        (now_ms.saturating_sub(self.started_ms) as f64 / self.load).round() as u64
     }
 
     pub fn on_response_headers(
@@ -148,7 +162,8 @@ impl AttemptMeter {
         let first = self.first_token_ms?;
         let tokens = self.completion_tokens.unwrap_or(self.output_events);
         let span_ms = now_ms.saturating_sub(first);
-        (tokens >= 2 && span_ms > 0).then(|| (tokens - 1) as f64 * 1000.0 / span_ms as f64)
+        (tokens >= 2 && span_ms > 0)
+            .then(|| (tokens - 1) as f64 * 1000.0 / span_ms as f64 * self.load)
     }
 
     /// Whether the attempt is over without a normal end, so [`Self::on_done`] will judge it.
@@ -184,7 +199,7 @@ mod tests {
 
     #[test]
     fn streamed_success_records_ttft_then_decode_rate() {
-        let mut m = AttemptMeter::start(1000);
+        let mut m = AttemptMeter::start(1000, 1.0);
         assert_eq!(
             m.on_response_headers(200, true, None, 1010),
             Record::Healthy
@@ -217,7 +232,7 @@ mod tests {
 
     #[test]
     fn usage_completion_tokens_beat_event_counts() {
-        let mut m = AttemptMeter::start(0);
+        let mut m = AttemptMeter::start(0, 1.0);
         m.on_response_headers(200, true, None, 0);
         m.on_body_chunk(event("abc").as_bytes(), 100);
         m.on_body_chunk(
@@ -241,7 +256,7 @@ mod tests {
             ("500", 500, None),
         ];
         for (name, status, retry_after) in cases {
-            let mut m = AttemptMeter::start(0);
+            let mut m = AttemptMeter::start(0, 1.0);
             let r = m.on_response_headers(*status, false, *retry_after, 7);
             assert_eq!(
                 r,
@@ -258,7 +273,7 @@ mod tests {
 
     #[test]
     fn no_response_or_cut_stream_fails_the_attempt() {
-        let mut refused = AttemptMeter::start(0);
+        let mut refused = AttemptMeter::start(0, 1.0);
         assert!(matches!(
             refused.on_done(3, false),
             Some(Record::Failed {
@@ -267,7 +282,7 @@ mod tests {
                 ..
             })
         ));
-        let mut cut = AttemptMeter::start(0);
+        let mut cut = AttemptMeter::start(0, 1.0);
         cut.on_response_headers(200, true, None, 5);
         cut.on_body_chunk(event("x").as_bytes(), 50);
         assert!(matches!(
@@ -281,9 +296,9 @@ mod tests {
 
     #[test]
     fn a_client_that_goes_away_says_nothing_about_the_model() {
-        let mut waiting = AttemptMeter::start(0);
+        let mut waiting = AttemptMeter::start(0, 1.0);
         assert_eq!(waiting.on_done(1000, true), None);
-        let mut streaming = AttemptMeter::start(0);
+        let mut streaming = AttemptMeter::start(0, 1.0);
         streaming.on_response_headers(200, true, None, 5);
         streaming.on_body_chunk(event("x").as_bytes(), 50);
         assert!(streaming.unfinished());
@@ -292,7 +307,7 @@ mod tests {
 
     #[test]
     fn error_event_mid_stream_is_a_failure() {
-        let mut m = AttemptMeter::start(0);
+        let mut m = AttemptMeter::start(0, 1.0);
         m.on_response_headers(200, true, None, 1);
         m.on_body_chunk(event("x").as_bytes(), 10);
         m.on_body_chunk(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", 20);
@@ -307,7 +322,7 @@ mod tests {
 
     #[test]
     fn non_streamed_success_is_a_healthy_outcome_without_samples() {
-        let mut m = AttemptMeter::start(0);
+        let mut m = AttemptMeter::start(0, 1.0);
         assert_eq!(
             m.on_response_headers(200, false, None, 300),
             Record::Healthy
@@ -320,6 +335,28 @@ mod tests {
                 ok: true
             })
         );
+    }
+
+    #[test]
+    fn samples_taken_under_load_are_normalised_to_an_idle_model() {
+        // Two others in flight with load_factor 0.5: load 2.
+        let mut m = AttemptMeter::start(0, 2.0);
+        m.on_response_headers(200, true, None, 1);
+        assert_eq!(
+            m.on_body_chunk(event("a").as_bytes(), 400),
+            Some(Record::FirstToken { ttft_ms: 200 })
+        );
+        m.on_body_chunk(event("b").as_bytes(), 500);
+        m.on_body_chunk(event("c").as_bytes(), 600);
+        // 2 tokens after the first in 200 ms = 10/s measured, 20/s idle.
+        assert_eq!(
+            m.on_end_of_stream(600),
+            Some(Record::Completed {
+                tokens_per_sec: Some(20.0),
+                ok: true
+            })
+        );
+        assert_eq!(AttemptMeter::start(0, f64::NAN).elapsed(10), 10);
     }
 
     #[test]

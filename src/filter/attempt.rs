@@ -99,7 +99,7 @@ impl Context for Attempt {
             self.measure(|meter, now| meter.on_done(now, client_gone));
         }
         if let (Some(prepared), Some(model), Some(_)) = (&self.prepared, self.model, &self.meter) {
-            live_store::in_flight_changed(prepared, model, false, host::now_ms());
+            let _ = live_store::in_flight_changed(prepared, model, false, host::now_ms());
         }
         true
     }
@@ -126,8 +126,10 @@ impl HttpContext for Attempt {
             return Action::Continue;
         };
         let now = host::now_ms();
-        self.meter = Some(AttemptMeter::start(now));
-        live_store::in_flight_changed(&prepared, model_id, true, now);
+        let in_flight = live_store::in_flight_changed(&prepared, model_id, true, now);
+        let others = f64::from(in_flight.saturating_sub(1));
+        let load = 1.0 + prepared.config.settings.load_factor * others;
+        self.meter = Some(AttemptMeter::start(now, load));
         self.metrics.attempt_started(model_id);
         set(Map::RequestHeaders, ":authority", &model.authority);
         if let Some(auth) = &model.authorization {

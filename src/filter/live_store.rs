@@ -107,11 +107,12 @@ pub fn record(
     updated.map(|s| s.view(now_ms, decay))
 }
 
-pub fn in_flight_changed(prepared: &Prepared, model: ModelId, started: bool, now_ms: u64) {
+/// Returns the model's requests in flight after the change.
+pub fn in_flight_changed(prepared: &Prepared, model: ModelId, started: bool, now_ms: u64) -> u32 {
     let Some(m) = prepared.model(model) else {
-        return;
+        return 0;
     };
-    let _ = update(
+    update(
         &m.in_flight_key,
         InFlight::decode,
         InFlight::encode,
@@ -123,7 +124,8 @@ pub fn in_flight_changed(prepared: &Prepared, model: ModelId, started: bool, now
                 f.finished(now_ms)
             })
         },
-    );
+    )
+    .map_or(0, |f| f.effective(now_ms))
 }
 
 /// Reads shared data for the routing decision, at one instant.
