@@ -7,6 +7,7 @@ use super::live_store;
 use super::metrics::Metrics;
 use crate::attempt::{rewritten_length, AttemptInfo};
 use crate::cooldown::parse_retry_after_ms;
+use crate::header_map;
 use crate::measure::AttemptMeter;
 use crate::measure::Record;
 use crate::prepared::Prepared;
@@ -74,11 +75,6 @@ fn host_model() -> Option<usize> {
         .ok()
 }
 
-fn header_str(map: Map, name: &str) -> Option<String> {
-    let raw = host::header(map, name).ok()??;
-    String::from_utf8(raw).ok()
-}
-
 fn set(map: Map, name: &str, value: &str) {
     if let Err(e) = host::set_header(map, name, value) {
         log::warn!(
@@ -110,13 +106,18 @@ impl HttpContext for Attempt {
         let Some(prepared) = self.prepared.clone() else {
             return Action::Continue;
         };
-        // Every attempt sees the same header map: the info stays for the next attempt.
-        let info = header_str(Map::RequestHeaders, ATTEMPT_HEADER)
-            .map(|v| AttemptInfo::decode(&v))
-            .unwrap_or_default();
-        self.attempt_count = host::header(Map::RequestHeaders, "x-envoy-attempt-count")
-            .ok()
-            .flatten();
+        // One host call for all headers. Every attempt sees the same header map, so the
+        // attempt info stays in it for the next attempt.
+        let raw = host::headers(Map::RequestHeaders).unwrap_or_default();
+        let mut info = AttemptInfo::default();
+        for (name, value) in header_map::pairs(&raw) {
+            if name == ATTEMPT_HEADER.as_bytes() {
+                info = std::str::from_utf8(value)
+                    .map_or_else(|_| AttemptInfo::default(), AttemptInfo::decode);
+            } else if name == b"x-envoy-attempt-count" {
+                self.attempt_count = Some(value.to_vec());
+            }
+        }
         self.model = host_model();
         let Some(model_id) = self.model else {
             log::warn!("model-router: attempt to a host without model metadata");
@@ -185,13 +186,17 @@ impl HttpContext for Attempt {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let status = header_str(Map::ResponseHeaders, ":status")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let event_stream = header_str(Map::ResponseHeaders, "content-type")
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        let retry_after =
-            header_str(Map::ResponseHeaders, "retry-after").and_then(|v| parse_retry_after_ms(&v));
+        let raw = host::headers(Map::ResponseHeaders).unwrap_or_default();
+        let (mut status, mut event_stream, mut retry_after) = (0, false, None);
+        for (name, value) in header_map::pairs(&raw) {
+            let text = || std::str::from_utf8(value).ok();
+            match name {
+                b":status" => status = text().and_then(|s| s.parse().ok()).unwrap_or(0),
+                b"content-type" => event_stream = value.starts_with(b"text/event-stream"),
+                b"retry-after" => retry_after = text().and_then(parse_retry_after_ms),
+                _ => {}
+            }
+        }
         self.measure(|meter, now| {
             Some(meter.on_response_headers(status, event_stream, retry_after, now))
         });

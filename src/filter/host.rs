@@ -48,13 +48,6 @@ extern "C" {
         data_size: usize,
     ) -> u32;
     fn proxy_get_header_map_pairs(map: u32, out_data: *mut *mut u8, out_size: *mut usize) -> u32;
-    fn proxy_get_header_map_value(
-        map: u32,
-        key: *const u8,
-        key_size: usize,
-        out_data: *mut *mut u8,
-        out_size: *mut usize,
-    ) -> u32;
     fn proxy_replace_header_map_value(
         map: u32,
         key: *const u8,
@@ -166,19 +159,6 @@ pub fn headers(map: Map) -> HostResult<Vec<u8>> {
     // SAFETY: as in `buffer`.
     status(unsafe { proxy_get_header_map_pairs(map as u32, &mut data, &mut size) })?;
     Ok(owned(data, size).unwrap_or_default())
-}
-
-pub fn header(map: Map, name: &str) -> HostResult<Option<Vec<u8>>> {
-    let (mut data, mut size) = (null_mut(), 0usize);
-    // SAFETY: as in `buffer`.
-    let code = unsafe {
-        proxy_get_header_map_value(map as u32, name.as_ptr(), name.len(), &mut data, &mut size)
-    };
-    match code {
-        OK => Ok(owned(data, size)),
-        NOT_FOUND => Ok(None),
-        other => Err(HostError(other)),
-    }
 }
 
 pub fn set_header(map: Map, name: &str, value: &str) -> HostResult<()> {
