@@ -8,11 +8,13 @@ CLI         := target/release/model-router
 SIM         := target/release/model-sim
 PYTHON      ?= python3
 VENV        := tests/.venv
+BENCH_VENV  := bench/.venv
+BENCH_ARGS  ?=
 ENVOY       ?= envoy
 LISTEN      ?= 127.0.0.1:10000
 ADMIN       ?= 127.0.0.1:9901
 
-.PHONY: help build wasm tools run test test-unit test-e2e lint fmt clean deps bench bench-failover
+.PHONY: help build wasm tools run test test-unit test-e2e lint fmt clean deps bench bench-failover bench-routing faults bench-overhead
 
 help:
 	@echo "make run    build, start 3 simulated models + Envoy with the router on $(LISTEN)"
@@ -20,6 +22,7 @@ help:
 	@echo "make build  build $(WASM) and the host tools ($(CLI), $(SIM))"
 	@echo "make lint   rustfmt --check and clippy -D warnings (host and wasm)"
 	@echo "make bench  benchmarks; results go to bench/results/ (not part of make test)"
+	@echo "make faults  reliability fault suite (about 4 minutes); writes docs/reliability.md"
 
 build: wasm tools
 
@@ -55,10 +58,44 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p model-router -- -D warnings
 
-bench: bench-failover
+bench: bench-failover bench-routing bench-overhead
 
 bench-failover: build deps
 	$(VENV)/bin/python bench/failover_cost.py
+
+# Routing quality of pool:latency / pool:throughput against an oracle, pool order and random
+# (about 6 minutes; `make bench-routing BENCH_ARGS=--quick` for a short debugging run).
+bench-routing: build deps $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/routing.py $(BENCH_ARGS)
+
+$(BENCH_VENV)/.installed: bench/requirements.txt tests/requirements.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q -r bench/requirements.txt -r tests/requirements.txt
+	@touch $@
+
+# Fault suite, full form: 3 simulated models + the router under concurrent load, one injected
+# fault per scenario; writes docs/reliability.md. Its short form runs in make test
+# (tests/e2e/test_faults.py). FAULTS_ARGS='--quick --out -' prints a short run instead.
+FAULTS_ARGS ?=
+faults: build deps
+	$(VENV)/bin/python tests/faults/faults.py $(FAULTS_ARGS)
+
+# Overhead of the router against plain Envoy, Envoy's C++ buffer filter and LiteLLM (about 18
+# minutes; `make bench-overhead BENCH_ARGS=--quick` for a short debugging run). Installs wrk from
+# Debian and LiteLLM into bench/overhead/.venv; runs without LiteLLM if it cannot be installed.
+OVERHEAD_VENV := bench/overhead/.venv
+bench-overhead: build deps $(OVERHEAD_VENV)/.installed
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	@test -x $(OVERHEAD_VENV)/bin/litellm || { rm -f $(OVERHEAD_VENV)/litellm-install-failed.txt; \
+	  $(OVERHEAD_VENV)/bin/pip install -q 'litellm[proxy]==1.108.7' > $(OVERHEAD_VENV)/litellm-install.log 2>&1 \
+	  || { tail -5 $(OVERHEAD_VENV)/litellm-install.log > $(OVERHEAD_VENV)/litellm-install-failed.txt; \
+	       echo "LiteLLM could not be installed: the bench runs without (e)"; }; }
+	$(OVERHEAD_VENV)/bin/python bench/overhead/run.py $(BENCH_ARGS)
+
+$(OVERHEAD_VENV)/.installed: bench/overhead/requirements.txt
+	@test -x $(OVERHEAD_VENV)/bin/python || $(PYTHON) -m venv $(OVERHEAD_VENV)
+	$(OVERHEAD_VENV)/bin/pip install -q -r bench/overhead/requirements.txt
+	@touch $@
 
 fmt:
 	cargo fmt --all
