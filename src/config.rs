@@ -42,6 +42,7 @@ struct RawSettings {
     cooldown_base_ms: Option<u64>,
     cooldown_max_ms: Option<u64>,
     attempt_timeout_ms: Option<u64>,
+    stream_idle_timeout_ms: Option<u64>,
     max_body_bytes: Option<u64>,
     routed_paths: Option<Vec<String>>,
     passthrough_model: Option<String>,
@@ -75,6 +76,9 @@ pub struct Settings {
     pub cooldown_max_ms: u64,
     /// Per-attempt deadline for the response to start (Envoy `per_try_timeout`).
     pub attempt_timeout_ms: u64,
+    /// A stream with no bytes for this long is closed (Envoy route and HCM idle timeouts):
+    /// ends responses that stall mid-stream, which no retry can rescue.
+    pub stream_idle_timeout_ms: u64,
     pub max_body_bytes: u64,
     /// Paths whose JSON body's `model` is routed; other requests pass through.
     pub routed_paths: Vec<String>,
@@ -95,6 +99,7 @@ impl Settings {
     pub const DEFAULT_COOLDOWN_BASE_MS: u64 = 1_000;
     pub const DEFAULT_COOLDOWN_MAX_MS: u64 = 30_000;
     pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 60_000;
+    pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 300_000;
     pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
     pub const DEFAULT_STATS_HALF_LIFE_MS: u64 = 30_000;
     pub const DEFAULT_LOAD_FACTOR: f64 = 0.5;
@@ -409,6 +414,15 @@ fn validate_settings(
             "must be at least 1 (milliseconds until an attempt's response starts)",
         );
     }
+    let stream_idle_timeout_ms = raw
+        .stream_idle_timeout_ms
+        .unwrap_or(Settings::DEFAULT_STREAM_IDLE_TIMEOUT_MS);
+    if stream_idle_timeout_ms < attempt_timeout_ms.max(1000) {
+        errors.push(
+            "settings.stream_idle_timeout_ms",
+            format!("{stream_idle_timeout_ms} must be at least 1000 and at least attempt_timeout_ms ({attempt_timeout_ms}), or it would cut attempts before their own deadline"),
+        );
+    }
     let max_body_bytes = raw
         .max_body_bytes
         .unwrap_or(Settings::DEFAULT_MAX_BODY_BYTES);
@@ -483,6 +497,7 @@ fn validate_settings(
         cooldown_base_ms,
         cooldown_max_ms,
         attempt_timeout_ms,
+        stream_idle_timeout_ms,
         max_body_bytes,
         routed_paths,
         passthrough_model,

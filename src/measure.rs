@@ -15,7 +15,8 @@ use crate::sse::SseScanner;
 pub enum Record {
     /// The first output token arrived.
     FirstToken { ttft_ms: u64 },
-    /// The response ended normally.
+    /// The response ended normally: also ends the model's cooldown. Not earlier: a stream
+    /// that starts with 200 and then stalls or breaks is not a recovery.
     Completed {
         /// Output tokens/s over the streamed part, when there was one to measure.
         tokens_per_sec: Option<f64>,
@@ -28,8 +29,6 @@ pub enum Record {
         had_first_token: bool,
         retry_after_ms: Option<u64>,
     },
-    /// A non-failure status: clears the model's cooldown.
-    Healthy,
 }
 
 #[derive(Debug, Clone)]
@@ -84,18 +83,18 @@ impl AttemptMeter {
         event_stream: bool,
         retry_after_ms: Option<u64>,
         now_ms: u64,
-    ) -> Record {
+    ) -> Option<Record> {
         self.status = Some(status);
         if is_model_failure(status) {
             self.ended = true;
-            return Record::Failed {
+            return Some(Record::Failed {
                 elapsed_ms: self.elapsed(now_ms),
                 had_first_token: false,
                 retry_after_ms,
-            };
+            });
         }
         self.streaming = event_stream && (200..300).contains(&status);
-        Record::Healthy
+        None
     }
 
     /// Whether body chunks need to be read at all (only streamed successes are measured).
@@ -200,10 +199,7 @@ mod tests {
     #[test]
     fn streamed_success_records_ttft_then_decode_rate() {
         let mut m = AttemptMeter::start(1000, 1.0);
-        assert_eq!(
-            m.on_response_headers(200, true, None, 1010),
-            Record::Healthy
-        );
+        assert_eq!(m.on_response_headers(200, true, None, 1010), None);
         let role =
             "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
         assert_eq!(
@@ -260,11 +256,11 @@ mod tests {
             let r = m.on_response_headers(*status, false, *retry_after, 7);
             assert_eq!(
                 r,
-                Record::Failed {
+                Some(Record::Failed {
                     elapsed_ms: 7,
                     had_first_token: false,
                     retry_after_ms: *retry_after
-                },
+                }),
                 "{name}"
             );
             assert_eq!(m.on_done(8, false), None, "{name}: recorded once");
@@ -323,10 +319,7 @@ mod tests {
     #[test]
     fn non_streamed_success_is_a_healthy_outcome_without_samples() {
         let mut m = AttemptMeter::start(0, 1.0);
-        assert_eq!(
-            m.on_response_headers(200, false, None, 300),
-            Record::Healthy
-        );
+        assert_eq!(m.on_response_headers(200, false, None, 300), None);
         assert!(!m.wants_body());
         assert_eq!(
             m.on_end_of_stream(400),

@@ -198,7 +198,7 @@ impl HttpContext for Attempt {
             }
         }
         self.measure(|meter, now| {
-            Some(meter.on_response_headers(status, event_stream, retry_after, now))
+            meter.on_response_headers(status, event_stream, retry_after, now)
         });
         if end_of_stream {
             self.measure(|meter, now| meter.on_end_of_stream(now));

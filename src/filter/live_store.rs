@@ -76,19 +76,18 @@ pub fn record(
     let m = prepared.model(model)?;
     let decay = prepared.decay_policy;
     let updated = match *record {
-        Record::Healthy => {
-            update_cooldown(m, CooldownState::after_success);
-            None
-        }
         Record::FirstToken { ttft_ms } => {
             update_stats(m, |s| s.record_ttft(ttft_ms, now_ms, decay))
         }
-        Record::Completed { tokens_per_sec, ok } => update_stats(m, |s| {
-            if let Some(tps) = tokens_per_sec {
-                s.record_tokens_per_sec(tps, now_ms, decay);
-            }
-            s.record_outcome(ok, now_ms, decay);
-        }),
+        Record::Completed { tokens_per_sec, ok } => {
+            update_cooldown(m, CooldownState::after_success);
+            update_stats(m, |s| {
+                if let Some(tps) = tokens_per_sec {
+                    s.record_tokens_per_sec(tps, now_ms, decay);
+                }
+                s.record_outcome(ok, now_ms, decay);
+            })
+        }
         Record::Failed {
             elapsed_ms,
             had_first_token,

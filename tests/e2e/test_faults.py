@@ -124,3 +124,26 @@ def test_stall_mid_stream_loses_only_streams_on_the_broken_model():
     # Envoy's 300 s route idle timeout), and its 200 headers count as a success for m1, so
     # streams keep landing on m1 while only the hanging non-streamed requests cool it down.
     mid_stream_checks(o, moves_away=False)
+
+
+def test_stalled_stream_is_closed_by_the_idle_timeout_and_cools_the_model(sims, router):
+    """A stream that stalls after its 200 ends at settings.stream_idle_timeout_ms, and the
+    model is not treated as healthy for having started: the next request skips it."""
+    import time as _time
+    import requests as _requests
+    stall = sims("stall", ttft_ms=1, output_tokens=8, fail="stall-mid-stream", fail_after_events=2)
+    ok = sims("ok", ttft_ms=1, output_tokens=2)
+    r = router([stall, ok], {"default": ["stall", "ok"]},
+               settings={"attempt_timeout_ms": 1000, "stream_idle_timeout_ms": 1500,
+                         "cooldown_base_ms": 30000, "cooldown_max_ms": 30000})
+    started = _time.monotonic()
+    with r.envoy.post("/v1/chat/completions", {"model": "default", "stream": True, "messages": []},
+                      stream=True, timeout=15) as resp:
+        assert resp.headers["x-model-router-model"] == "stall"
+        try:
+            for _ in resp.iter_lines():
+                pass
+        except _requests.exceptions.RequestException:
+            pass
+    assert _time.monotonic() - started < 10
+    assert r.envoy.chat("default").headers["x-model-router-model"] == "ok"

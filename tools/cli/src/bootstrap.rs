@@ -200,8 +200,12 @@ fn listener(y: &mut Yaml, inputs: &Inputs<'_>) {
         d,
         "No whole-request deadline: streamed completions can run for minutes. A stream",
     );
-    y.comment(d, "idle for 300 s is closed instead.");
-    y.line(d, "stream_idle_timeout: 300s");
+    let idle = duration_ms(config.settings.stream_idle_timeout_ms);
+    y.comment(
+        d,
+        format!("idle for {idle} (settings.stream_idle_timeout_ms) is closed instead."),
+    );
+    y.line(d, format!("stream_idle_timeout: {idle}"));
     y.line(d, "request_timeout: 0s");
     access_log(y, d);
     local_reply_config(y, d);
@@ -320,7 +324,13 @@ fn route_config(y: &mut Yaml, d: usize, config: &RouterConfig) {
         "per_try_timeout bounds each attempt until its response starts, idle_timeout the stream.",
     );
     y.line(r, "timeout: 0s");
-    y.line(r, "idle_timeout: 300s");
+    y.line(
+        r,
+        format!(
+            "idle_timeout: {}",
+            duration_ms(config.settings.stream_idle_timeout_ms)
+        ),
+    );
     y.line(r, "retry_policy:");
     let p = r + 1;
     y.line(
