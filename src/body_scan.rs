@@ -16,6 +16,8 @@ pub struct ModelField<'a> {
     /// Byte range of the value's whole string token, quotes included.
     pub token: Range<usize>,
     pub name: Cow<'a, str>,
+    /// The body asks for a streamed response (top-level `"stream": true`).
+    pub streamed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +50,7 @@ pub fn find_model(body: &[u8]) -> Result<ModelField<'_>, ScanError> {
         None => return Err(s.malformed("a JSON object")),
     }
     let mut model: Option<Result<ModelField<'_>, ScanError>> = None;
+    let mut streamed = false;
     s.skip_ws();
     if s.peek() == Some(b'}') {
         s.i += 1;
@@ -74,7 +77,11 @@ pub fn find_model(body: &[u8]) -> Result<ModelField<'_>, ScanError> {
                     Err(ScanError::ModelNotString)
                 });
             } else {
+                let value_start = s.i;
                 s.skip_value()?;
+                if body.get(key.content.clone()) == Some(b"stream") {
+                    streamed = body.get(value_start..s.i) == Some(b"true");
+                }
             }
             s.skip_ws();
             match s.next() {
@@ -88,7 +95,9 @@ pub fn find_model(body: &[u8]) -> Result<ModelField<'_>, ScanError> {
     if s.i != body.len() {
         return Err(s.malformed("the end of the body after the top-level object"));
     }
-    model.unwrap_or(Err(ScanError::MissingModel))
+    let mut field = model.unwrap_or(Err(ScanError::MissingModel))?;
+    field.streamed = streamed;
+    Ok(field)
 }
 
 /// Writes `value` as a JSON string token, quotes included.
@@ -122,7 +131,11 @@ fn decode_model(
     } else {
         Cow::Borrowed(std::str::from_utf8(raw).map_err(|_| ScanError::ModelNotUtf8)?)
     };
-    Ok(ModelField { token, name })
+    Ok(ModelField {
+        token,
+        name,
+        streamed: false,
+    })
 }
 
 /// Decodes JSON string content; `None` for bad escapes, lone surrogates or invalid UTF-8.
@@ -393,6 +406,25 @@ mod tests {
         ];
         for (body, want) in cases {
             assert_eq!(name(body).as_deref(), Ok(*want), "{body}");
+        }
+    }
+
+    #[test]
+    fn top_level_stream_true_is_noticed() {
+        let cases: &[(&str, bool)] = &[
+            (r#"{"model":"a","stream":true}"#, true),
+            (r#"{"stream" : true ,"model":"a"}"#, true),
+            (r#"{"model":"a","stream":false}"#, false),
+            (r#"{"model":"a","stream":"true"}"#, false),
+            (r#"{"model":"a","x":{"stream":true}}"#, false),
+            (r#"{"model":"a"}"#, false),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                find_model(body.as_bytes()).unwrap().streamed,
+                *want,
+                "{body}"
+            );
         }
     }
 

@@ -43,6 +43,7 @@ struct RawSettings {
     cooldown_max_ms: Option<u64>,
     attempt_timeout_ms: Option<u64>,
     stream_idle_timeout_ms: Option<u64>,
+    non_stream_attempt_timeout_ms: Option<u64>,
     max_body_bytes: Option<u64>,
     routed_paths: Option<Vec<String>>,
     passthrough_model: Option<String>,
@@ -79,6 +80,9 @@ pub struct Settings {
     /// A stream with no bytes for this long is closed (Envoy route and HCM idle timeouts):
     /// ends responses that stall mid-stream, which no retry can rescue.
     pub stream_idle_timeout_ms: u64,
+    /// Per-attempt deadline for requests without `"stream": true`: their response starts
+    /// only when the whole completion is done, so the streamed first-byte deadline is too short.
+    pub non_stream_attempt_timeout_ms: u64,
     pub max_body_bytes: u64,
     /// Paths whose JSON body's `model` is routed; other requests pass through.
     pub routed_paths: Vec<String>,
@@ -100,6 +104,7 @@ impl Settings {
     pub const DEFAULT_COOLDOWN_MAX_MS: u64 = 30_000;
     pub const DEFAULT_ATTEMPT_TIMEOUT_MS: u64 = 60_000;
     pub const DEFAULT_STREAM_IDLE_TIMEOUT_MS: u64 = 300_000;
+    pub const DEFAULT_NON_STREAM_ATTEMPT_TIMEOUT_MS: u64 = 300_000;
     pub const DEFAULT_MAX_BODY_BYTES: u64 = 8 * 1024 * 1024;
     pub const DEFAULT_STATS_HALF_LIFE_MS: u64 = 30_000;
     pub const DEFAULT_LOAD_FACTOR: f64 = 0.5;
@@ -423,6 +428,16 @@ fn validate_settings(
             format!("{stream_idle_timeout_ms} must be at least 1000 and at least attempt_timeout_ms ({attempt_timeout_ms}), or it would cut attempts before their own deadline"),
         );
     }
+    let non_stream_attempt_timeout_ms = raw
+        .non_stream_attempt_timeout_ms
+        .unwrap_or(Settings::DEFAULT_NON_STREAM_ATTEMPT_TIMEOUT_MS);
+    if non_stream_attempt_timeout_ms == 0 || non_stream_attempt_timeout_ms > stream_idle_timeout_ms
+    {
+        errors.push(
+            "settings.non_stream_attempt_timeout_ms",
+            format!("{non_stream_attempt_timeout_ms} must be between 1 and stream_idle_timeout_ms ({stream_idle_timeout_ms}): a response that has not started is idle, and the idle timeout would end it first"),
+        );
+    }
     let max_body_bytes = raw
         .max_body_bytes
         .unwrap_or(Settings::DEFAULT_MAX_BODY_BYTES);
@@ -498,6 +513,7 @@ fn validate_settings(
         cooldown_max_ms,
         attempt_timeout_ms,
         stream_idle_timeout_ms,
+        non_stream_attempt_timeout_ms,
         max_body_bytes,
         routed_paths,
         passthrough_model,

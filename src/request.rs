@@ -106,6 +106,8 @@ pub struct Route<'a> {
     pub decision: RouteDecision,
     /// Value of the attempt header for the per-attempt filter.
     pub attempt_info: String,
+    /// Per-attempt deadline overriding the route's (streamed first-byte) one.
+    pub per_try_timeout_ms: Option<u64>,
 }
 
 pub fn on_body<'a>(
@@ -136,6 +138,8 @@ pub fn on_body<'a>(
     let Some(cluster) = prepared.cluster_for(&decision) else {
         return BodyAction::Reply(ClientError::internal("no cluster for the routing decision"));
     };
+    let per_try_timeout_ms =
+        (!field.streamed).then_some(prepared.config.settings.non_stream_attempt_timeout_ms);
     let attempt_info = AttemptInfo {
         model_token: Some(field.token),
         body_len: Some(body.len()),
@@ -145,6 +149,7 @@ pub fn on_body<'a>(
         cluster,
         decision,
         attempt_info,
+        per_try_timeout_ms,
     })
 }
 
@@ -233,6 +238,16 @@ mod tests {
         assert_eq!(route.cluster, "mr.pool.0.from.0");
         assert_eq!(route.decision.max_retries, 1);
         assert_eq!(route.attempt_info, "token=9-18;len=33");
+        assert_eq!(
+            route.per_try_timeout_ms, None,
+            "streamed: the route's first-byte deadline"
+        );
+        let BodyAction::Route(unstreamed) =
+            on_body(&p, br#"{"model":"default"}"#, 0, &mut healthy(), 0)
+        else {
+            panic!("expected a route")
+        };
+        assert_eq!(unstreamed.per_try_timeout_ms, Some(300_000));
     }
 
     #[test]

@@ -164,6 +164,13 @@ impl HttpContext for Downstream {
                 let ok = set_request_header(CLUSTER_HEADER, route.cluster)
                     && set_request_header("x-envoy-max-retries", &retries)
                     && set_request_header(ATTEMPT_HEADER, &route.attempt_info);
+                let ok = ok
+                    && route.per_try_timeout_ms.is_none_or(|ms| {
+                        set_request_header(
+                            "x-envoy-upstream-rq-per-try-timeout-ms",
+                            &ms.to_string(),
+                        )
+                    });
                 if !ok {
                     return respond_error(&ClientError::internal("could not set routing headers"));
                 }

@@ -165,3 +165,19 @@ def test_body_with_model_last_and_escapes_is_rewritten_exactly(trio):
     import json
     received = json.loads(trio.sims["m1"].stats()["last_request"]["body"])
     assert received == {**json.loads(body), "model": "up/m1"}
+
+
+def test_non_streamed_requests_get_the_longer_attempt_deadline(sims, router):
+    """The first-byte deadline (attempt_timeout_ms) is for streams; a non-streamed answer only
+    starts when the completion is done, so it gets non_stream_attempt_timeout_ms instead."""
+    slow = sims("slow", ttft_ms=1500, output_tokens=2)
+    fast = sims("fast", ttft_ms=1, output_tokens=2)
+    r = router([slow, fast], {"default": ["slow", "fast"]},
+               settings={"attempt_timeout_ms": 500, "non_stream_attempt_timeout_ms": 3000,
+                         "stream_idle_timeout_ms": 8000})
+    resp = r.envoy.chat("default")
+    assert resp.status_code == 200, resp.text
+    assert (resp.headers["x-model-router-model"], resp.headers["x-model-router-attempts"]) == ("slow", "1")
+    slow.set(fail="hang")
+    resp = r.envoy.chat("default", timeout=20)
+    assert resp.headers["x-model-router-model"] == "fast"
