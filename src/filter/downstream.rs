@@ -7,7 +7,7 @@ use crate::errors::ClientError;
 use crate::header_map;
 use crate::metrics::PickKind;
 use crate::prepared::Prepared;
-use crate::request::{self, BodyAction, HeadersAction, RequestHead};
+use crate::request::{self, BodyAction, HeadersAction, RequestHead, Route};
 use crate::resolve::Target;
 use crate::status;
 use crate::topology::{ATTEMPT_HEADER, CLUSTER_HEADER};
@@ -63,6 +63,59 @@ fn set_request_header(name: &str, value: &str) -> bool {
     }
 }
 
+/// Reads what routing needs from the request headers and removes the reserved ones.
+fn read_head(raw: &[u8], end_of_stream: bool) -> Result<RequestHead<'_>, ClientError> {
+    let mut head = RequestHead {
+        method: b"",
+        path: b"",
+        content_length: None,
+        end_of_stream,
+    };
+    for (name, value) in header_map::pairs(raw) {
+        match name {
+            b":method" => head.method = value,
+            b":path" => head.path = value,
+            b"content-length" => {
+                head.content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok())
+            }
+            _ if request::is_reserved_header(name)
+                && host::remove_header(Map::RequestHeaders, name).is_err() =>
+            {
+                return Err(ClientError::internal("could not remove a reserved header"));
+            }
+            _ => {}
+        }
+    }
+    Ok(head)
+}
+
+impl Downstream {
+    /// Sets the headers that send the request to its cluster with its retry budget.
+    fn send_on(&mut self, route: &Route<'_>) -> Action {
+        let target = route.decision.target;
+        self.metrics
+            .picked(route.decision.first_model, PickKind::of(target));
+        if let Target::Pool { strategy, .. } = target {
+            self.strategy = Some(strategy.as_str());
+        }
+        let retries = route.decision.max_retries.to_string();
+        let ok = set_request_header(CLUSTER_HEADER, route.cluster)
+            && set_request_header("x-envoy-max-retries", &retries)
+            && set_request_header(ATTEMPT_HEADER, &route.attempt_info)
+            && route.per_try_timeout_ms.is_none_or(|ms| {
+                set_request_header("x-envoy-upstream-rq-per-try-timeout-ms", &ms.to_string())
+            });
+        if !ok {
+            return respond_error(&ClientError::internal("could not set routing headers"));
+        }
+        // The route was matched before the cluster header existed.
+        if let Err(e) = host::clear_route_cache() {
+            log::warn!("model-router: clear_route_cache failed (status {})", e.0);
+        }
+        Action::Continue
+    }
+}
+
 impl Context for Downstream {}
 
 impl HttpContext for Downstream {
@@ -75,29 +128,9 @@ impl HttpContext for Downstream {
         let Ok(raw) = host::headers(Map::RequestHeaders) else {
             return respond_error(&ClientError::internal("could not read the request headers"));
         };
-        let (mut method, mut path, mut content_length) = (&b""[..], &b""[..], None);
-        for (name, value) in header_map::pairs(&raw) {
-            match name {
-                b":method" => method = value,
-                b":path" => path = value,
-                b"content-length" => {
-                    content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok())
-                }
-                _ if request::is_reserved_header(name)
-                    && host::remove_header(Map::RequestHeaders, name).is_err() =>
-                {
-                    return respond_error(&ClientError::internal(
-                        "could not remove a reserved header",
-                    ));
-                }
-                _ => {}
-            }
-        }
-        let head = RequestHead {
-            method,
-            path,
-            content_length,
-            end_of_stream,
+        let head = match read_head(&raw, end_of_stream) {
+            Ok(head) => head,
+            Err(error) => return respond_error(&error),
         };
         match request::on_headers(&prepared, &head) {
             HeadersAction::Reply { status, body } => respond(status, &body),
@@ -153,33 +186,7 @@ impl HttpContext for Downstream {
         let random = now_ns ^ (u64::from(self.context_id) << 40);
         match request::on_body(&prepared, &body, now_ns / 1_000_000, &mut live, random) {
             BodyAction::Reply(error) => respond_error(&error),
-            BodyAction::Route(route) => {
-                let target = route.decision.target;
-                self.metrics
-                    .picked(route.decision.first_model, PickKind::of(target));
-                if let Target::Pool { strategy, .. } = route.decision.target {
-                    self.strategy = Some(strategy.as_str());
-                }
-                let retries = route.decision.max_retries.to_string();
-                let ok = set_request_header(CLUSTER_HEADER, route.cluster)
-                    && set_request_header("x-envoy-max-retries", &retries)
-                    && set_request_header(ATTEMPT_HEADER, &route.attempt_info);
-                let ok = ok
-                    && route.per_try_timeout_ms.is_none_or(|ms| {
-                        set_request_header(
-                            "x-envoy-upstream-rq-per-try-timeout-ms",
-                            &ms.to_string(),
-                        )
-                    });
-                if !ok {
-                    return respond_error(&ClientError::internal("could not set routing headers"));
-                }
-                // The route was matched before the cluster header existed.
-                if let Err(e) = host::clear_route_cache() {
-                    log::warn!("model-router: clear_route_cache failed (status {})", e.0);
-                }
-                Action::Continue
-            }
+            BodyAction::Route(route) => self.send_on(&route),
         }
     }
 
