@@ -428,9 +428,10 @@ fn validate_settings(
             format!("{stream_idle_timeout_ms} must be at least 1000 and at least attempt_timeout_ms ({attempt_timeout_ms}), or it would cut attempts before their own deadline"),
         );
     }
+    // Unset, it follows a shorter idle timeout rather than failing validation.
     let non_stream_attempt_timeout_ms = raw
         .non_stream_attempt_timeout_ms
-        .unwrap_or(Settings::DEFAULT_NON_STREAM_ATTEMPT_TIMEOUT_MS);
+        .unwrap_or(Settings::DEFAULT_NON_STREAM_ATTEMPT_TIMEOUT_MS.min(stream_idle_timeout_ms));
     if non_stream_attempt_timeout_ms == 0 || non_stream_attempt_timeout_ms > stream_idle_timeout_ms
     {
         errors.push(

@@ -47,9 +47,11 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from harness import ENVOY, Envoy, Sim, free_port, generate_bootstrap  # noqa: E402
 
 POOL = ["m1", "m2", "m3"]
-# attempt_timeout_ms is Envoy's per_try_timeout: a hung model is abandoned for the next one
-# after 1 s instead of the default 60 s.
-SETTINGS = {"cooldown_base_ms": 1000, "cooldown_max_ms": 3000, "attempt_timeout_ms": 1000}
+# attempt_timeout_ms (streamed) and non_stream_attempt_timeout_ms (non-streamed) are the
+# per-attempt deadlines: a hung model is abandoned for the next one
+# after 1 s instead of the defaults (60 s streamed, 300 s non-streamed).
+SETTINGS = {"cooldown_base_ms": 1000, "cooldown_max_ms": 3000, "attempt_timeout_ms": 1000,
+            "non_stream_attempt_timeout_ms": 1000}
 # Every model streams 1 role chunk + 8 token events + a finish chunk + [DONE] in ~60 ms.
 SIM_FLAGS = {"ttft_ms": 20, "tokens_per_sec": 200, "output_tokens": 8, "fail_after_events": 3}
 RETRY_AFTER_S = 2
