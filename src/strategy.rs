@@ -122,8 +122,9 @@ pub fn pick(
     let r = splitmix64(random);
     let roll = (r & 0xffff_ffff) as f64 / 4_294_967_296.0;
     if roll < policy.explore_share {
-        // Models lacking fresh data first; when every model is fresh, the runners-up, so a
-        // runner-up that became faster is noticed without waiting for its data to go stale.
+        // Models lacking fresh data first; when every model is fresh, the runner-up measured
+        // longest ago, so one that became faster is noticed without waiting for its data to
+        // go stale (a rarely used model would otherwise be probed only by chance).
         let lacking = || live().filter(|c| needs_exploring(objective, c, policy));
         let runners_up = || live().filter(|c| Some(c.position) != best_position);
         // Multiply-shift maps the high 32 bits uniformly onto 0..n.
@@ -132,7 +133,14 @@ pub fn pick(
         let chosen = if n_lacking > 0 {
             lacking().nth(k(n_lacking))
         } else {
-            runners_up().nth(k(runners_up().count()))
+            runners_up().fold(None, |oldest: Option<&Candidate>, c| match oldest {
+                Some(o)
+                    if o.stats.age_ms.unwrap_or(u64::MAX) >= c.stats.age_ms.unwrap_or(u64::MAX) =>
+                {
+                    Some(o)
+                }
+                _ => Some(c),
+            })
         };
         if let Some(c) = chosen {
             return Some(Pick {
@@ -481,6 +489,19 @@ mod tests {
             let got = explored as f64 / 10_000.0;
             assert!((got - share).abs() <= 0.01, "{objective:?} {pool:?}: {got}");
         }
+    }
+
+    #[test]
+    fn exploring_fresh_runners_up_probes_the_one_measured_longest_ago() {
+        let mut recent = model(1, measured(200.0, 50.0));
+        recent.stats.age_ms = Some(100);
+        let mut older = model(2, measured(300.0, 30.0));
+        older.stats.age_ms = Some(5_000);
+        let pool = [model(0, measured(100.0, 100.0)), recent, older];
+        let (per_position, explored) = tally(Objective::Latency, &pool, 10_000);
+        assert!(explored > 300, "{explored}");
+        assert_eq!(per_position[1], 0, "{per_position:?}");
+        assert_eq!(per_position[2], explored, "{per_position:?}");
     }
 
     #[test]
