@@ -102,7 +102,8 @@ impl AttemptMeter {
         self.streaming && !self.ended
     }
 
-    pub fn on_body_chunk(&mut self, chunk: &[u8], now_ms: u64) -> Option<Record> {
+    /// `now_ms` is only called for the first output token: later chunks need no clock.
+    pub fn on_body_chunk(&mut self, chunk: &[u8], now_ms: impl FnOnce() -> u64) -> Option<Record> {
         if !self.wants_body() {
             return None;
         }
@@ -113,6 +114,7 @@ impl AttemptMeter {
             report.error_event,
         );
         if report.output_events > 0 && self.first_token_ms.is_none() {
+            let now_ms = now_ms();
             self.first_token_ms = Some(now_ms);
             return Some(Record::FirstToken {
                 ttft_ms: self.elapsed(now_ms),
@@ -203,18 +205,21 @@ mod tests {
         let role =
             "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
         assert_eq!(
-            m.on_body_chunk(role.as_bytes(), 1020),
+            m.on_body_chunk(role.as_bytes(), || 1020),
             None,
             "role-only chunk is no token"
         );
         assert_eq!(
-            m.on_body_chunk(event("a").as_bytes(), 1250),
+            m.on_body_chunk(event("a").as_bytes(), || 1250),
             Some(Record::FirstToken { ttft_ms: 250 })
         );
         for i in 0..10 {
-            assert_eq!(m.on_body_chunk(event("b").as_bytes(), 1300 + i * 100), None);
+            assert_eq!(
+                m.on_body_chunk(event("b").as_bytes(), || 1300 + i * 100),
+                None
+            );
         }
-        m.on_body_chunk(b"data: [DONE]\n\n", 2250);
+        m.on_body_chunk(b"data: [DONE]\n\n", || 2250);
         // 11 tokens, 10 after the first, over 1000 ms.
         assert_eq!(
             m.on_end_of_stream(2250),
@@ -227,13 +232,26 @@ mod tests {
     }
 
     #[test]
+    fn chunks_after_the_first_token_need_no_clock() {
+        let mut m = AttemptMeter::start(0, 1.0);
+        m.on_response_headers(200, true, None, 0);
+        m.on_body_chunk(event("a").as_bytes(), || 10);
+        let read = std::cell::Cell::new(false);
+        m.on_body_chunk(event("b").as_bytes(), || {
+            read.set(true);
+            20
+        });
+        assert!(!read.get(), "one host call per chunk saved");
+    }
+
+    #[test]
     fn usage_completion_tokens_beat_event_counts() {
         let mut m = AttemptMeter::start(0, 1.0);
         m.on_response_headers(200, true, None, 0);
-        m.on_body_chunk(event("abc").as_bytes(), 100);
+        m.on_body_chunk(event("abc").as_bytes(), || 100);
         m.on_body_chunk(
             b"data: {\"choices\":[],\"usage\":{\"completion_tokens\":41}}\n\n",
-            1100,
+            || 1100,
         );
         assert_eq!(
             m.on_end_of_stream(1100),
@@ -280,7 +298,7 @@ mod tests {
         ));
         let mut cut = AttemptMeter::start(0, 1.0);
         cut.on_response_headers(200, true, None, 5);
-        cut.on_body_chunk(event("x").as_bytes(), 50);
+        cut.on_body_chunk(event("x").as_bytes(), || 50);
         assert!(matches!(
             cut.on_done(900, false),
             Some(Record::Failed {
@@ -296,7 +314,7 @@ mod tests {
         assert_eq!(waiting.on_done(1000, true), None);
         let mut streaming = AttemptMeter::start(0, 1.0);
         streaming.on_response_headers(200, true, None, 5);
-        streaming.on_body_chunk(event("x").as_bytes(), 50);
+        streaming.on_body_chunk(event("x").as_bytes(), || 50);
         assert!(streaming.unfinished());
         assert_eq!(streaming.on_done(900, true), None);
     }
@@ -305,8 +323,8 @@ mod tests {
     fn error_event_mid_stream_is_a_failure() {
         let mut m = AttemptMeter::start(0, 1.0);
         m.on_response_headers(200, true, None, 1);
-        m.on_body_chunk(event("x").as_bytes(), 10);
-        m.on_body_chunk(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", 20);
+        m.on_body_chunk(event("x").as_bytes(), || 10);
+        m.on_body_chunk(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", || 20);
         assert!(matches!(
             m.on_end_of_stream(21),
             Some(Record::Failed {
@@ -336,11 +354,11 @@ mod tests {
         let mut m = AttemptMeter::start(0, 2.0);
         m.on_response_headers(200, true, None, 1);
         assert_eq!(
-            m.on_body_chunk(event("a").as_bytes(), 400),
+            m.on_body_chunk(event("a").as_bytes(), || 400),
             Some(Record::FirstToken { ttft_ms: 200 })
         );
-        m.on_body_chunk(event("b").as_bytes(), 500);
-        m.on_body_chunk(event("c").as_bytes(), 600);
+        m.on_body_chunk(event("b").as_bytes(), || 500);
+        m.on_body_chunk(event("c").as_bytes(), || 600);
         // 2 tokens after the first in 200 ms = 10/s measured, 20/s idle.
         assert_eq!(
             m.on_end_of_stream(600),

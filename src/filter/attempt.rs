@@ -39,23 +39,34 @@ impl Attempt {
         }
     }
 
-    /// Runs `f` on the meter and records what it decided.
-    fn measure(&mut self, f: impl FnOnce(&mut AttemptMeter, u64) -> Option<Record>) {
+    /// Runs `f` on the meter and records what it decided. The clock is read at most once,
+    /// and not at all when nothing needs it (most chunks of a stream).
+    fn measure(&mut self, f: impl FnOnce(&mut AttemptMeter, &mut Clock) -> Option<Record>) {
         let (Some(prepared), Some(model), Some(meter)) =
             (&self.prepared, self.model, &mut self.meter)
         else {
             return;
         };
-        let now = host::now_ms();
-        let Some(record) = f(meter, now) else {
+        let mut clock = Clock(None);
+        let Some(record) = f(meter, &mut clock) else {
             return;
         };
+        let now = clock.now();
         if matches!(record, Record::Failed { .. }) {
             self.metrics.attempt_failed(model);
         }
         if let Some(view) = live_store::record(prepared, model, &record, now) {
             self.metrics.live_numbers(model, &view);
         }
+    }
+}
+
+/// The host clock, read on first use.
+struct Clock(Option<u64>);
+
+impl Clock {
+    fn now(&mut self) -> u64 {
+        *self.0.get_or_insert_with(host::now_ms)
     }
 }
 
@@ -92,7 +103,7 @@ impl Context for Attempt {
                 host::property(&["response", "code_details"]),
                 Ok(Some(details)) if details.starts_with(b"downstream_")
             );
-            self.measure(|meter, now| meter.on_done(now, client_gone));
+            self.measure(|meter, clock| meter.on_done(clock.now(), client_gone));
         }
         if let (Some(prepared), Some(model), Some(_)) = (&self.prepared, self.model, &self.meter) {
             let _ = live_store::in_flight_changed(prepared, model, false, host::now_ms());
@@ -197,11 +208,11 @@ impl HttpContext for Attempt {
                 _ => {}
             }
         }
-        self.measure(|meter, now| {
-            meter.on_response_headers(status, event_stream, retry_after, now)
+        self.measure(|meter, clock| {
+            meter.on_response_headers(status, event_stream, retry_after, clock.now())
         });
         if end_of_stream {
-            self.measure(|meter, now| meter.on_end_of_stream(now));
+            self.measure(|meter, clock| meter.on_end_of_stream(clock.now()));
         }
         let Some(prepared) = &self.prepared else {
             return Action::Continue;
@@ -222,11 +233,11 @@ impl HttpContext for Attempt {
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         if self.meter.as_ref().is_some_and(AttemptMeter::wants_body) && body_size > 0 {
             if let Ok(chunk) = host::buffer(Buffer::ResponseBody, 0, body_size) {
-                self.measure(|meter, now| meter.on_body_chunk(&chunk, now));
+                self.measure(|meter, clock| meter.on_body_chunk(&chunk, || clock.now()));
             }
         }
         if end_of_stream {
-            self.measure(|meter, now| meter.on_end_of_stream(now));
+            self.measure(|meter, clock| meter.on_end_of_stream(clock.now()));
         }
         Action::Continue
     }
