@@ -5,20 +5,21 @@
 //! value followed by a NUL byte. All integers little-endian.
 
 pub fn pairs(bytes: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    // Checked arithmetic throughout: on wasm32 `usize` is 32 bits, so a damaged length near
+    // `u32::MAX` would overflow.
     let count = read_u32(bytes, 0).unwrap_or(0);
     // A count the buffer cannot hold is damage: read nothing rather than guess.
-    let count = if 4 + count.saturating_mul(8) <= bytes.len() {
-        count
-    } else {
-        0
-    };
-    let mut data = 4 + count * 8;
+    let data_start = count
+        .checked_mul(8)
+        .and_then(|n| n.checked_add(4))
+        .filter(|&end| end <= bytes.len());
+    let (count, mut data) = data_start.map_or((0, 0), |start| (count, start));
     (0..count).map_while(move |n| {
         let key_len = read_u32(bytes, 4 + n * 8)?;
         let value_len = read_u32(bytes, 8 + n * 8)?;
-        let key = bytes.get(data..data + key_len)?;
+        let key = bytes.get(data..data.checked_add(key_len)?)?;
         data += key_len + 1;
-        let value = bytes.get(data..data + value_len)?;
+        let value = bytes.get(data..data.checked_add(value_len)?)?;
         data += value_len + 1;
         Some((key, value))
     })
