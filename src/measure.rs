@@ -263,6 +263,32 @@ mod tests {
     }
 
     #[test]
+    fn streamed_responses_api_feeds_ttft_and_decode_rate() {
+        let mut m = AttemptMeter::start(0, 1.0);
+        m.on_response_headers(200, true, None, 0);
+        let created = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"output\":[],\"usage\":null}}\n\n";
+        assert_eq!(m.on_body_chunk(created.as_bytes(), || 5), None);
+        let delta = |text: &str| {
+            format!("event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"delta\":\"{text}\"}}\n\n")
+        };
+        assert_eq!(
+            m.on_body_chunk(delta("a").as_bytes(), || 100),
+            Some(Record::FirstToken { ttft_ms: 100 })
+        );
+        m.on_body_chunk(delta("b").as_bytes(), || 600);
+        let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"output\":[{\"content\":[{\"text\":\"ab\"}]}],\"usage\":{\"input_tokens\":3,\"output_tokens\":21}}}\n\n";
+        m.on_body_chunk(completed.as_bytes(), || 1100);
+        // 21 tokens by usage, 20 after the first, over 1000 ms.
+        assert_eq!(
+            m.on_end_of_stream(1100),
+            Some(Record::Completed {
+                tokens_per_sec: Some(20.0),
+                ok: true
+            })
+        );
+    }
+
+    #[test]
     fn failures_are_never_fast_samples() {
         let cases: &[(&str, u32, Option<u64>)] = &[
             ("429", 429, Some(2000)),

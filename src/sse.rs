@@ -1,6 +1,6 @@
-//! Streaming accounting of OpenAI server-sent-event responses: how many events carried
-//! generated output, whether the stream finished with `[DONE]`, the reported
-//! `completion_tokens`, and mid-stream `{"error":...}` events.
+//! Streaming accounting of OpenAI server-sent-event responses (Chat Completions, legacy
+//! Completions and the Responses API): how many events carried generated output, whether the
+//! stream finished with `[DONE]`, the reported output token count, and mid-stream errors.
 //!
 //! The scanner is a byte-at-a-time state machine over SSE lines and the JSON inside them, so
 //! a line split anywhere across chunks needs no carried copy: the state itself is the carry.
@@ -16,12 +16,21 @@
 //!   A string is a key when a `:` follows it; keys written with escapes (`"con\u0074ent"`)
 //!   are not recognised, as no provider writes its own field names that way.
 //! - An event is output-bearing at the first of: a non-empty `content`, `reasoning_content`,
-//!   `reasoning`, `refusal` or `text` string; a non-empty `tool_calls` array; a non-empty
-//!   `function_call` object. It is counted as soon as that is seen, so the chunk that carries
-//!   the first output byte is the one that reports it.
-//! - `completion_tokens` is read only directly inside a `usage` object.
+//!   `reasoning`, `refusal`, `text` or `delta` string; a non-empty `tool_calls` array; a
+//!   non-empty `function_call` object. It is counted as soon as that is seen, so the chunk that
+//!   carries the first output byte is the one that reports it.
+//! - Responses API events say what they are in a top-level `type` (`response.output_text.delta`,
+//!   `response.function_call_arguments.delta`, …): their output is the string `delta`. Their
+//!   `.done` and `response.completed` events repeat the whole output under `text`; once a line's
+//!   `type` starts with `response.`, `text` and its kin no longer count on that line. OpenAI
+//!   writes `type` first; a server that writes it last gets those echoes counted as output
+//!   events, which only matters when the stream reports no usage (TTFT is set by the earlier
+//!   deltas either way).
+//! - The output token count is `completion_tokens` (chat, completions) or `output_tokens`
+//!   (Responses API), read only directly inside a `usage` object.
 //! - An error event has a top-level `error` key whose value is an object or a string
-//!   (`"error":null` is not an error).
+//!   (`"error":null` is not an error), or a top-level `type` of `error` or `response.failed`
+//!   (the Responses API's failures).
 
 /// What one chunk (or the end of the stream) contained.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,7 +39,7 @@ pub struct ChunkReport {
     pub output_events: u32,
     /// A `data: [DONE]` line ended here.
     pub done: bool,
-    /// The last `usage.completion_tokens` that ended here.
+    /// The last `usage.completion_tokens` (or `usage.output_tokens`) that ended here.
     pub completion_tokens: Option<u64>,
     pub error_event: bool,
 }
@@ -45,13 +54,20 @@ impl ChunkReport {
     }
 }
 
-/// Longest key the scanner needs to recognise (`reasoning_content`, `completion_tokens`).
+/// Longest key the scanner needs to recognise (`reasoning_content`, `completion_tokens`), and
+/// the longest `type` value it needs to tell apart (`response.failed`).
 const KEY_CAP: usize = 17;
+
+/// Top-level `type` values of Responses API events.
+const RESPONSES_TYPE_PREFIX: &[u8] = b"response.";
 
 /// Keys whose value matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Key {
     Text,
+    /// A string here is output (Responses API); an object is a chat delta, read as JSON.
+    Delta,
+    Type,
     ToolCalls,
     FunctionCall,
     Error,
@@ -63,11 +79,13 @@ enum Key {
 fn classify(name: &[u8]) -> Key {
     match name {
         b"content" | b"reasoning_content" | b"reasoning" | b"refusal" | b"text" => Key::Text,
+        b"delta" => Key::Delta,
+        b"type" => Key::Type,
         b"tool_calls" => Key::ToolCalls,
         b"function_call" => Key::FunctionCall,
         b"error" => Key::Error,
         b"usage" => Key::Usage,
-        b"completion_tokens" => Key::CompletionTokens,
+        b"completion_tokens" | b"output_tokens" => Key::CompletionTokens,
         _ => Key::Other,
     }
 }
@@ -106,9 +124,14 @@ pub struct SseScanner {
     /// Depth inside the current `usage` object; 0 when not in one.
     usage_depth: u32,
     key: [u8; KEY_CAP],
-    /// Bytes captured of the current string; more than `KEY_CAP` means "too long to be a key".
+    /// Bytes captured of the current string; more than `KEY_CAP` means "too long to be a key"
+    /// (`key` then holds its first `KEY_CAP` bytes).
     key_len: usize,
     key_escaped: bool,
+    /// The current string is the value of the line's top-level `type`.
+    in_type_value: bool,
+    /// This line's top-level `type` said it is a Responses API event.
+    line_responses: bool,
     number: u64,
     line_output: bool,
     line_error: bool,
@@ -130,6 +153,8 @@ impl SseScanner {
             key: [0; KEY_CAP],
             key_len: 0,
             key_escaped: false,
+            in_type_value: false,
+            line_responses: false,
             number: 0,
             line_output: false,
             line_error: false,
@@ -192,6 +217,8 @@ impl SseScanner {
         self.state = State::Field(0);
         self.depth = 0;
         self.usage_depth = 0;
+        self.in_type_value = false;
+        self.line_responses = false;
         self.line_output = false;
         self.line_error = false;
     }
@@ -222,7 +249,13 @@ impl SseScanner {
             }
             State::Json => self.json(b),
             State::Str => match b {
-                b'"' => self.state = State::AfterStr,
+                b'"' => {
+                    if self.in_type_value {
+                        self.in_type_value = false;
+                        self.judge_type(report);
+                    }
+                    self.state = State::AfterStr;
+                }
                 b'\\' => {
                     self.key_escaped = true;
                     self.state = State::StrEscape;
@@ -247,19 +280,24 @@ impl SseScanner {
                     return;
                 }
                 match (key, b) {
-                    (Key::Text, b'"') => {
+                    (Key::Text, b'"') if !self.line_responses => {
                         self.open_string();
                         self.state = State::TextFirst;
+                    }
+                    (Key::Delta, b'"') => {
+                        self.open_string();
+                        self.state = State::TextFirst;
+                    }
+                    (Key::Type, b'"') if self.depth == 1 => {
+                        self.open_string();
+                        self.in_type_value = true;
                     }
                     (Key::ToolCalls, b'[') | (Key::FunctionCall, b'{') => {
                         self.depth = self.depth.saturating_add(1);
                         self.state = State::ContainerFirst(if b == b'[' { b']' } else { b'}' });
                     }
                     (Key::Error, b'{' | b'"') if self.depth == 1 => {
-                        if !self.line_error {
-                            self.line_error = true;
-                            report.error_event = true;
-                        }
+                        self.error(report);
                         self.json(b);
                     }
                     (Key::Usage, b'{') => {
@@ -329,12 +367,46 @@ impl SseScanner {
         self.state = State::Str;
     }
 
+    /// Keeps the first `KEY_CAP` bytes of a string and whether it was longer.
     fn capture(&mut self, bytes: &[u8]) {
-        if let Some(slot) = self.key.get_mut(self.key_len..self.key_len + bytes.len()) {
-            slot.copy_from_slice(bytes);
-            self.key_len += bytes.len();
+        let room = KEY_CAP.saturating_sub(self.key_len);
+        let take = bytes.len().min(room);
+        if let (Some(slot), Some(head)) = (
+            self.key.get_mut(self.key_len..self.key_len + take),
+            bytes.get(..take),
+        ) {
+            slot.copy_from_slice(head);
+        }
+        self.key_len = if bytes.len() > room {
+            KEY_CAP + 1
         } else {
-            self.key_len = KEY_CAP + 1;
+            self.key_len + take
+        };
+    }
+
+    /// The line's top-level `type` string just closed.
+    fn judge_type(&mut self, report: &mut ChunkReport) {
+        if self.key_escaped {
+            return;
+        }
+        let captured = self
+            .key
+            .get(..self.key_len.min(KEY_CAP))
+            .unwrap_or_default();
+        let complete = self.key_len <= KEY_CAP;
+        let failed = complete && (captured == b"error" || captured == b"response.failed");
+        if captured.starts_with(RESPONSES_TYPE_PREFIX) {
+            self.line_responses = true;
+        }
+        if failed {
+            self.error(report);
+        }
+    }
+
+    fn error(&mut self, report: &mut ChunkReport) {
+        if !self.line_error {
+            self.line_error = true;
+            report.error_event = true;
         }
     }
 
@@ -595,6 +667,111 @@ mod tests {
                 report(1, false, None, false),
                 "error inside content",
             ),
+            (
+                r#"{"type":"response.output_text.delta","item_id":"m","output_index":0,"delta":"hi"}"#,
+                report(1, false, None, false),
+                "responses text delta",
+            ),
+            (
+                r#"{"type":"response.output_text.delta","delta":""}"#,
+                report(0, false, None, false),
+                "responses empty delta",
+            ),
+            (
+                r#"{"type":"response.function_call_arguments.delta","delta":"{\"a\""}"#,
+                report(1, false, None, false),
+                "responses tool-call arguments delta",
+            ),
+            (
+                r#"{"type":"response.reasoning_summary_text.delta","delta":"hmm"}"#,
+                report(1, false, None, false),
+                "responses reasoning delta",
+            ),
+            (
+                r#"{"type":"response.created","sequence_number":0,"response":{"status":"in_progress","instructions":null,"output":[],"text":{"format":{"type":"text"}},"reasoning":{"effort":null},"usage":null}}"#,
+                report(0, false, None, false),
+                "responses created",
+            ),
+            (
+                r#"{"type":"response.content_part.added","part":{"type":"output_text","text":"","annotations":[]}}"#,
+                report(0, false, None, false),
+                "responses empty part",
+            ),
+            (
+                r#"{"type":"response.output_text.done","text":"tok1 tok2 "}"#,
+                report(0, false, None, false),
+                "responses text done echoes no output",
+            ),
+            (
+                r#"{"type":"response.content_part.done","part":{"type":"output_text","text":"tok1 "}}"#,
+                report(0, false, None, false),
+                "responses part done echoes no output",
+            ),
+            (
+                r#"{"type":"response.completed","response":{"status":"completed","output":[{"type":"message","content":[{"type":"output_text","text":"tok1 tok2 "}]}],"usage":{"input_tokens":4,"input_tokens_details":{"cached_tokens":0},"output_tokens":2,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":6}}}"#,
+                report(0, false, Some(2), false),
+                "responses completed: output_tokens, no output",
+            ),
+            (
+                r#"{"delta":"x","item_id":"m","type":"response.output_text.delta"}"#,
+                report(1, false, None, false),
+                "responses delta with type last",
+            ),
+            (
+                r#"{"text":"whole","type":"response.output_text.done"}"#,
+                report(1, false, None, false),
+                "type last: the echo counts (documented; usage decides tokens)",
+            ),
+            (
+                r#"{"type":"error","code":"server_error","message":"boom","param":null}"#,
+                report(0, false, None, true),
+                "responses error event",
+            ),
+            (
+                r#"{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"x"}}}"#,
+                report(0, false, None, true),
+                "responses failed",
+            ),
+            (
+                r#"{"type":"error","error":{"type":"overloaded_error"}}"#,
+                report(0, false, None, true),
+                "typed error with an error object counts once",
+            ),
+            (
+                r#"{"type":"response.incomplete","response":{"status":"incomplete","usage":{"output_tokens":7}}}"#,
+                report(0, false, Some(7), false),
+                "responses incomplete is no error",
+            ),
+            (
+                r#"{"type":"response.output_item.added","item":{"type":"error"}}"#,
+                report(0, false, None, false),
+                "nested type error is not top-level",
+            ),
+            (
+                r#"{"type":"errors"}"#,
+                report(0, false, None, false),
+                "type that only starts with error",
+            ),
+            (
+                r#"{"type":"response.failed.not"}"#,
+                report(0, false, None, false),
+                "type longer than response.failed",
+            ),
+            (
+                r#"{"type":"\u0065rror"}"#,
+                report(0, false, None, false),
+                "escaped type is not judged",
+            ),
+            (
+                r#"{"choices":[{"delta":{"content":"x"}}],"type":"chat"}"#,
+                report(1, false, None, false),
+                "a plain type changes nothing",
+            ),
+            (
+                r#"{"x":{"output_tokens":8}}"#,
+                report(0, false, None, false),
+                "output_tokens outside usage",
+            ),
             ("[DONE]", report(0, true, None, false), "done"),
             (
                 "[DONE]  ",
@@ -614,6 +791,62 @@ mod tests {
                     assert_eq!(scan_pieces([head, tail]), *want, "{why}: cut {cut}");
                 }
             }
+        }
+    }
+
+    /// A streamed Responses API answer as OpenAI sends it: `event:` lines, typed events, two
+    /// text deltas, the `.done` echoes and `response.completed` with usage, no `[DONE]`.
+    const RESPONSES_STREAM: &str = concat!(
+        "event: response.created\n",
+        "data: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"status\":\"in_progress\",\"output\":[],\"text\":{\"format\":{\"type\":\"text\"}},\"usage\":null}}\n\n",
+        "event: response.output_item.added\n",
+        "data: {\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{\"id\":\"msg_1\",\"type\":\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}}\n\n",
+        "event: response.content_part.added\n",
+        "data: {\"type\":\"response.content_part.added\",\"sequence_number\":2,\"item_id\":\"msg_1\",\"part\":{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}\n\n",
+        "event: response.output_text.delta\n",
+        "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":3,\"item_id\":\"msg_1\",\"delta\":\"Hel\\\"lo\",\"logprobs\":[]}\n\n",
+        "event: response.output_text.delta\n",
+        "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":4,\"item_id\":\"msg_1\",\"delta\":\" world\",\"logprobs\":[]}\n\n",
+        "event: response.output_text.done\n",
+        "data: {\"type\":\"response.output_text.done\",\"sequence_number\":5,\"item_id\":\"msg_1\",\"text\":\"Hel\\\"lo world\"}\n\n",
+        "event: response.content_part.done\n",
+        "data: {\"type\":\"response.content_part.done\",\"sequence_number\":6,\"part\":{\"type\":\"output_text\",\"text\":\"Hel\\\"lo world\"}}\n\n",
+        "event: response.completed\n",
+        "data: {\"type\":\"response.completed\",\"sequence_number\":7,\"response\":{\"status\":\"completed\",\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\",\"text\":\"Hel\\\"lo world\"}]}],\"usage\":{\"input_tokens\":3,\"output_tokens\":2,\"output_tokens_details\":{\"reasoning_tokens\":0},\"total_tokens\":5}}}\n\n",
+    );
+
+    #[test]
+    fn responses_stream_counts_deltas_and_output_tokens_across_any_chunking() {
+        let want = report(2, false, Some(2), false);
+        let b = RESPONSES_STREAM.as_bytes();
+        assert_eq!(scan_whole(b), want);
+        for cut in 0..=b.len() {
+            let (head, tail) = b.split_at(cut);
+            assert_eq!(scan_pieces([head, tail]), want, "cut at {cut}");
+        }
+        for size in [1, 2, 5, 64] {
+            assert_eq!(scan_pieces(b.chunks(size)), want, "chunks of {size}");
+        }
+        // The first delta's chunk is the one that reports the first output.
+        let first_delta = RESPONSES_STREAM.find("\"delta\":\"Hel").unwrap() + 9;
+        let mut s = SseScanner::new();
+        assert_eq!(s.feed(&b[..first_delta]).output_events, 0);
+        assert_eq!(s.feed(&b[first_delta..first_delta + 1]).output_events, 1);
+    }
+
+    #[test]
+    fn responses_failure_events_end_as_errors() {
+        let failed = concat!(
+            "event: response.output_text.delta\n",
+            "data: {\"type\":\"response.output_text.delta\",\"delta\":\"a\"}\n\n",
+            "event: error\n",
+            "data: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"boom\"}\n\n",
+        );
+        assert_eq!(scan_whole(failed.as_bytes()), report(1, false, None, true));
+        let b = failed.as_bytes();
+        for cut in 0..=b.len() {
+            let (head, tail) = b.split_at(cut);
+            assert_eq!(scan_pieces([head, tail]), report(1, false, None, true));
         }
     }
 

@@ -582,6 +582,7 @@ fn has_output(v: &serde_json::Value) -> bool {
                     "content" | "reasoning_content" | "reasoning" | "refusal" | "text",
                     Value::String(s),
                 ) => !s.is_empty(),
+                ("delta", Value::String(s)) => !s.is_empty(),
                 ("tool_calls", Value::Array(a)) => !a.is_empty(),
                 ("function_call", Value::Object(o)) => !o.is_empty(),
                 _ => false,
@@ -614,7 +615,28 @@ fn check_sse_line(line: &[u8], report: &ChunkReport) -> Result<bool, String> {
     {
         return Err(format!("missed the error event in {line_text:?}"));
     }
+    // Responses API events: `type` decides. Their `.done` echoes repeat the output under
+    // `text`, which the scanner ignores only once it has seen `type` (key order, which
+    // serde_json does not keep), so only the `delta` string is checked on those lines.
+    let responses_type = map
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    if matches!(responses_type.as_deref(), Some("error" | "response.failed")) && !report.error_event
+    {
+        return Err(format!("missed the error event in {line_text:?}"));
+    }
     let value = serde_json::Value::Object(map);
+    if responses_type.is_some_and(|t| t.starts_with("response.")) {
+        let delta = value.get("delta").and_then(serde_json::Value::as_str);
+        if delta.is_some_and(|d| !d.is_empty()) && report.output_events != 1 {
+            return Err(format!(
+                "{} output events for the delta in {line_text:?}",
+                report.output_events
+            ));
+        }
+        return Ok(true);
+    }
     if has_output(&value) && report.output_events != 1 {
         return Err(format!(
             "{} output events for {line_text:?}",
@@ -830,7 +852,8 @@ fn check_config(bytes: &[u8], outcomes: &mut Outcomes) -> Result<bool, String> {
         && s.passthrough_model
             .is_none_or(|m| config.model(m).is_some())
         && (0.0..=10.0).contains(&s.load_factor)
-        && (0.0..=0.5).contains(&s.explore_share);
+        && (0.0..=0.5).contains(&s.explore_share)
+        && (1..=1_000_000).contains(&s.max_concurrent_failovers);
     if !sane {
         return Err(format!("accepted settings {s:?}"));
     }

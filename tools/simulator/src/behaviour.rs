@@ -280,7 +280,7 @@ fn api(
         .and_then(|v| v.get("stream"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let streaming = wants_stream && matches!(endpoint, Endpoint::Text(_));
+    let streaming = wants_stream && matches!(endpoint, Endpoint::Text(_) | Endpoint::Responses);
     if let Some(result) = apply_fail_mode(&cfg, streaming, stream, conn) {
         return result;
     }
@@ -313,6 +313,7 @@ fn api(
         .to_string();
     let prompt = openai::prompt_tokens(&req);
     let n = output_tokens(&cfg, &req, endpoint);
+    let tool = openai::forced_tool(&req);
 
     match endpoint {
         Endpoint::Text(kind) if streaming => {
@@ -327,19 +328,31 @@ fn api(
                 prompt,
                 include_usage,
                 in_flight: in_flight.level,
+                tool: tool.as_deref().filter(|_| kind == TextKind::Chat),
             };
             stream_text(shared, stream, conn, &pace, &job)
         }
         Endpoint::Text(kind) => {
             generate(&pace, in_flight.level, n);
             let id = openai::id_for(kind, shared.next_response_id());
-            let body = openai::completion(kind, &id, created, &model, n, prompt).to_string();
+            let tool = tool.as_deref().filter(|_| kind == TextKind::Chat);
+            let body = openai::completion(kind, &id, created, &model, n, prompt, tool).to_string();
             send_json(stream, 200, &sim, &body, conn)
         }
         Endpoint::Responses => {
+            let shape = openai::ResponseShape {
+                n_id: shared.next_response_id(),
+                created,
+                model: &model,
+                n,
+                prompt,
+                tool: tool.as_deref(),
+            };
+            if streaming {
+                return stream_response(stream, conn, &pace, shape, in_flight.level);
+            }
             generate(&pace, in_flight.level, n);
-            let id = shared.next_response_id();
-            let body = openai::response_object(id, created, &model, n, prompt).to_string();
+            let body = shape.object(true).to_string();
             send_json(stream, 200, &sim, &body, conn)
         }
         Endpoint::Embeddings | Endpoint::Models => {
@@ -378,6 +391,8 @@ struct StreamJob<'a> {
     prompt: u64,
     include_usage: bool,
     in_flight: u64,
+    /// Answer with a call of this function instead of text (chat only).
+    tool: Option<&'a str>,
 }
 
 /// Writes SSE events, each as its own HTTP chunk, and counts them against
@@ -409,7 +424,16 @@ impl Emitter<'_> {
 
     /// Sends one `data: ...` event; returns false once the budget is used up.
     fn event(&mut self, json: &str) -> io::Result<bool> {
-        self.push_body(format!("data: {json}\n\n").as_bytes());
+        self.send(format!("data: {json}\n\n"))
+    }
+
+    /// Sends one `event: NAME` + `data: ...` event, as the Responses API streams.
+    fn named_event(&mut self, (name, json): &(String, String)) -> io::Result<bool> {
+        self.send(format!("event: {name}\ndata: {json}\n\n"))
+    }
+
+    fn send(&mut self, event: String) -> io::Result<bool> {
+        self.push_body(event.as_bytes());
         self.flush()?;
         if let Some(b) = self.budget.as_mut() {
             *b = b.saturating_sub(1);
@@ -430,16 +454,18 @@ fn abort(fail: FailMode, stream: &mut TcpStream) -> io::Result<Next> {
     Ok(Next::Close)
 }
 
-fn stream_text(
-    shared: &Shared,
-    stream: &mut TcpStream,
+/// Whether the fail mode cuts streams after `fail_after_events` events.
+fn cuts_mid_stream(fail: FailMode) -> bool {
+    matches!(fail, FailMode::CloseMidStream | FailMode::StallMidStream)
+}
+
+/// An emitter whose first write sends the SSE response head; HTTP/1.0 has no chunked
+/// encoding, so there the body is delimited by closing.
+fn sse_emitter<'a>(
+    stream: &'a mut TcpStream,
     conn: ConnMode,
     pace: &Pace,
-    job: &StreamJob,
-) -> io::Result<Next> {
-    let fail = pace.cfg.fail;
-    let mid_stream = matches!(fail, FailMode::CloseMidStream | FailMode::StallMidStream);
-    // HTTP/1.0 has no chunked encoding: delimit the body by closing.
+) -> (Emitter<'a>, ConnMode) {
     let conn = ConnMode {
         keep_alive: conn.keep_alive && !conn.http10,
         http10: conn.http10,
@@ -454,12 +480,36 @@ fn stream_text(
     }
     let mut head = http::encode_head(200, &headers, conn);
     head.extend_from_slice(b"\r\n");
-    let mut em = Emitter {
+    let em = Emitter {
         stream,
         chunked: !conn.http10,
         pending: head,
-        budget: mid_stream.then_some(pace.cfg.fail_after_events),
+        budget: cuts_mid_stream(pace.cfg.fail).then_some(pace.cfg.fail_after_events),
     };
+    (em, conn)
+}
+
+/// Ends a stream normally: `data: [DONE]` (chat and completions only) and the last chunk.
+fn end_stream(mut em: Emitter, conn: ConnMode, done_line: bool) -> io::Result<Next> {
+    if done_line {
+        em.push_body(b"data: [DONE]\n\n");
+    }
+    if em.chunked {
+        em.pending.extend_from_slice(http::LAST_CHUNK);
+    }
+    em.flush()?;
+    Ok(after(conn))
+}
+
+fn stream_text(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    conn: ConnMode,
+    pace: &Pace,
+    job: &StreamJob,
+) -> io::Result<Next> {
+    let fail = pace.cfg.fail;
+    let (mut em, conn) = sse_emitter(stream, conn, pace);
     let start = Instant::now();
     let id = openai::id_for(job.kind, shared.next_response_id());
     let chunks = ChunkBuilder {
@@ -477,30 +527,82 @@ fn stream_text(
     if job.kind == TextKind::Chat && !em.event(&chunks.role())? {
         return abort(fail, em.stream);
     }
+    let outputs: Vec<String> = match job.tool {
+        Some(name) => openai::tool_argument_pieces(job.n)
+            .iter()
+            .enumerate()
+            .map(|(i, piece)| chunks.tool_call((i == 0).then_some(name), piece))
+            .collect(),
+        None => (1..=job.n)
+            .map(|i| chunks.content(&openai::token_text(i)))
+            .collect(),
+    };
     let mut at = start + pace.ttft(job.in_flight);
-    for i in 1..=job.n {
+    for output in &outputs {
         sleep_until(at);
-        if !em.event(&chunks.content(&openai::token_text(i)))? {
+        if !em.event(output)? {
             return abort(fail, em.stream);
         }
         at += pace.token_gap();
     }
-    if !em.event(&chunks.finish())? {
+    let reason = if job.tool.is_some() {
+        "tool_calls"
+    } else {
+        "stop"
+    };
+    if !em.event(&chunks.finish(reason))? {
         return abort(fail, em.stream);
     }
     if job.include_usage && !em.event(&chunks.usage(job.prompt, job.n))? {
         return abort(fail, em.stream);
     }
-    if mid_stream {
+    if cuts_mid_stream(fail) {
         // The budget outlasted the stream: still never send [DONE].
         return abort(fail, em.stream);
     }
-    em.push_body(b"data: [DONE]\n\n");
-    if em.chunked {
-        em.pending.extend_from_slice(http::LAST_CHUNK);
-    }
+    end_stream(em, conn, true)
+}
+
+/// A streamed Responses API answer: lifecycle events with the headers, one delta event per
+/// output piece at the token rate after TTFT, then the `.done` events and
+/// `response.completed`. Like OpenAI, no `[DONE]` line.
+fn stream_response(
+    stream: &mut TcpStream,
+    conn: ConnMode,
+    pace: &Pace,
+    shape: openai::ResponseShape,
+    in_flight: u64,
+) -> io::Result<Next> {
+    let fail = pace.cfg.fail;
+    let (mut em, conn) = sse_emitter(stream, conn, pace);
+    let start = Instant::now();
+    let mut events = openai::ResponseEvents { shape, sequence: 0 };
     em.flush()?;
-    Ok(after(conn))
+    if em.exhausted() {
+        return abort(fail, em.stream);
+    }
+    for event in events.opening() {
+        if !em.named_event(&event)? {
+            return abort(fail, em.stream);
+        }
+    }
+    let mut at = start + pace.ttft(in_flight);
+    for event in events.deltas() {
+        sleep_until(at);
+        if !em.named_event(&event)? {
+            return abort(fail, em.stream);
+        }
+        at += pace.token_gap();
+    }
+    for event in events.closing() {
+        if !em.named_event(&event)? {
+            return abort(fail, em.stream);
+        }
+    }
+    if cuts_mid_stream(fail) {
+        return abort(fail, em.stream);
+    }
+    end_stream(em, conn, false)
 }
 
 #[cfg(test)]

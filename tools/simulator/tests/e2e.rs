@@ -148,6 +148,109 @@ fn streamed_chat_sends_role_tokens_finish_usage_and_done() {
     assert_eq!(chunks[5]["usage"]["completion_tokens"], 3);
 }
 
+/// `(event name, data)` of a stream whose events carry `event:` lines.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let (name, data) = e.split_once('\n').expect("event and data lines");
+            let name = name.strip_prefix("event: ").expect("event line");
+            let data = data.strip_prefix("data: ").expect("data line");
+            (
+                name.to_string(),
+                serde_json::from_str(data).expect("JSON data"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn streamed_responses_send_typed_events_deltas_and_completed_without_done() {
+    let sim = Sim::start(&[
+        "--ttft-ms",
+        "0",
+        "--tokens-per-sec",
+        "1000",
+        "--output-tokens",
+        "3",
+    ]);
+    let body = json!({"model": "asked", "stream": true, "input": "a b"});
+    let resp = request(&sim.main, "POST", "/v1/responses", &body.to_string());
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("text/event-stream")
+    );
+    assert!(!resp.body.contains("[DONE]"));
+    let ev = named_events(&resp.body);
+    let deltas: Vec<&str> = ev
+        .iter()
+        .filter(|(n, _)| n == "response.output_text.delta")
+        .map(|(_, v)| v["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(deltas, ["tok1 ", "tok2 ", "tok3 "]);
+    assert_eq!(ev[0].0, "response.created");
+    let (last, done) = ev.last().unwrap();
+    assert_eq!(last, "response.completed");
+    assert_eq!(done["response"]["model"], "asked");
+    assert_eq!(done["response"]["usage"]["output_tokens"], 3);
+    assert_eq!(done["response"]["usage"]["input_tokens"], 2);
+}
+
+#[test]
+fn forced_tool_choice_answers_with_a_tool_call_streamed_or_not() {
+    let sim = Sim::start(&[
+        "--ttft-ms",
+        "0",
+        "--tokens-per-sec",
+        "1000",
+        "--output-tokens",
+        "2",
+    ]);
+    let tools = json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]);
+    let plain = json!({"model": "m", "tools": tools, "tool_choice": "required"});
+    let v = request(
+        &sim.main,
+        "POST",
+        "/v1/chat/completions",
+        &plain.to_string(),
+    )
+    .json();
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "lookup");
+    assert_eq!(call["function"]["arguments"], r#"{"text":"tok1 tok2 "}"#);
+
+    let streamed = json!({"model": "m", "stream": true, "tools": tools, "tool_choice": "required"});
+    let resp = request(
+        &sim.main,
+        "POST",
+        "/v1/chat/completions",
+        &streamed.to_string(),
+    );
+    let chunks: Vec<Value> = events(&resp.body)
+        .iter()
+        .filter(|e| *e != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let calls: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/tool_calls/0"))
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["function"]["name"], "lookup");
+    let args: String = calls
+        .iter()
+        .map(|c| c["function"]["arguments"].as_str().unwrap())
+        .collect();
+    assert_eq!(args, r#"{"text":"tok1 tok2 "}"#);
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "tool_calls"
+    );
+}
+
 #[test]
 fn non_streamed_completion_respects_max_tokens_and_timing() {
     let sim = Sim::start(&[
