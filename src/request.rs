@@ -29,7 +29,12 @@ pub enum HeadersAction<'a> {
     Passthrough { cluster: &'a str },
     /// Answer with the live status document.
     Status,
+    /// Answer with the live status page (HTML), served at `<status_path>/ui`.
+    StatusPage,
 }
+
+/// Where the live page is served, below the status document's own path.
+pub const STATUS_PAGE_SUFFIX: &str = "/ui";
 
 pub struct RequestHead<'a> {
     pub method: &'a [u8],
@@ -50,12 +55,19 @@ pub fn on_headers<'a>(prepared: &'a Prepared, head: &RequestHead<'_>) -> Headers
     let path = String::from_utf8_lossy(head.path);
     let bare_path = path.split_once('?').map_or(&*path, |(p, _)| p);
     let method = String::from_utf8_lossy(head.method);
-    if prepared.config.settings.status_path.as_deref() == Some(bare_path) {
-        return if method == "GET" {
-            HeadersAction::Status
-        } else {
-            reply(ClientError::method_not_allowed(&method, bare_path, "GET"))
+    if let Some(status_path) = prepared.config.settings.status_path.as_deref() {
+        let action = match bare_path.strip_prefix(status_path) {
+            Some("") => Some(HeadersAction::Status),
+            Some(STATUS_PAGE_SUFFIX) => Some(HeadersAction::StatusPage),
+            _ => None,
         };
+        if let Some(action) = action {
+            return if method == "GET" {
+                action
+            } else {
+                reply(ClientError::method_not_allowed(&method, bare_path, "GET"))
+            };
+        }
     }
     if bare_path == "/v1/models" || bare_path.starts_with("/v1/models/") {
         if method != "GET" {
@@ -185,6 +197,7 @@ mod tests {
             HeadersAction::ReadBody => 0,
             HeadersAction::Passthrough { .. } => 1,
             HeadersAction::Status => 2,
+            HeadersAction::StatusPage => 3,
         }
     }
 
@@ -204,6 +217,16 @@ mod tests {
             (head("GET", "/healthz", None, true), 404),
             (head("GET", "/model-router/status", None, true), 2),
             (head("POST", "/model-router/status", None, true), 405),
+            (head("GET", "/model-router/status?x=1", None, true), 2),
+            (head("GET", "/model-router/status/ui", None, true), 3),
+            (
+                head("GET", "/model-router/status/ui?refresh=1", None, true),
+                3,
+            ),
+            (head("POST", "/model-router/status/ui", None, true), 405),
+            (head("GET", "/model-router/status/uix", None, true), 404),
+            (head("GET", "/model-router/statusui", None, true), 404),
+            (head("GET", "/model-router/status/", None, true), 404),
             (head("POST", "/v1/files", Some(10), false), 404),
         ];
         for (h, want) in cases {
@@ -213,6 +236,27 @@ mod tests {
                 "{} {}",
                 String::from_utf8_lossy(h.method),
                 String::from_utf8_lossy(h.path)
+            );
+        }
+    }
+
+    #[test]
+    fn a_disabled_or_moved_status_path_takes_its_page_along() {
+        let disabled = prepared(r#""status_path":"""#);
+        let moved = prepared(r#""status_path":"/ops/live""#);
+        let cases = [
+            (&disabled, "/model-router/status", 404),
+            (&disabled, "/model-router/status/ui", 404),
+            (&disabled, "/ui", 404),
+            (&moved, "/ops/live", 2),
+            (&moved, "/ops/live/ui", 3),
+            (&moved, "/model-router/status/ui", 404),
+        ];
+        for (p, path, want) in cases {
+            assert_eq!(
+                status(&on_headers(p, &head("GET", path, None, true))),
+                want,
+                "{path}"
             );
         }
     }
