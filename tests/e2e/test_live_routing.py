@@ -94,8 +94,8 @@ def test_live_numbers_are_shared_by_all_workers_and_visible(sims, router):
     assert models["steady"]["tokens_per_sec"] > 3 * models["quick"]["tokens_per_sec"], models
     assert snapshots[0]["pools"] == [{"alias": "default", "models": ["steady", "quick"]}]
     prom = requests.get(f"{r.envoy.admin}/stats/prometheus", timeout=5).text
-    assert "model_router_model_quick_ttft_ms" in prom
-    assert "model_router_model_steady_picks_throughput" in prom
+    assert 'model_router_ttft_ms{model="quick"}' in prom
+    assert 'model_router_picks{pool="default",strategy="throughput",model="steady"}' in prom
 
 
 def test_status_endpoint_can_be_disabled(sims, router):
