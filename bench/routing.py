@@ -596,6 +596,9 @@ def main():
     ap.add_argument("--settings", type=json.loads, default=None,
                     help="router config `settings` as JSON (default: the router's defaults)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--only", nargs="*", metavar="SCENARIO/POLICY", default=None,
+                    help="run only these runs, e.g. latency/router (for tuning; the report then "
+                         "covers only them)")
     ap.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
     if args.duration is None:
@@ -610,6 +613,8 @@ def main():
     runs = {}
     for scenario in SCENARIOS:
         for policy in POLICIES:
+            if args.only is not None and f"{scenario}/{policy}" not in args.only:
+                continue
             print(f"{scenario} / {policy}: {args.duration:.0f} s, {args.workers} workers", flush=True)
             run = runs[(scenario, policy)] = run_one(scenario, policy, args, args.seed)
             s = summarize(run)

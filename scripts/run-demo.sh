@@ -42,6 +42,8 @@ model-router is up on http://$listen (Envoy admin: http://$admin)
   make a model sick:  curl -XPOST 127.0.0.1:19083/sim/config -d '{"fail":"503"}'   (then '{"fail":"none"}')
   live routing:       "model":"default:latency" (lowest TTFT) or "default:throughput" (most tokens/s)
   live numbers:       curl -s http://$listen/model-router/status
+  live page:          http://$listen/model-router/status/ui   (terminal: target/release/model-router top)
+  some traffic:       make traffic   (in another terminal; 60 s of requests from 4 clients)
 
   curl -s http://$listen/v1/chat/completions -H 'content-type: application/json' \\
     -d '{"model":"default","messages":[{"role":"user","content":"hi"}]}' -i

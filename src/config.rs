@@ -51,6 +51,7 @@ struct RawSettings {
     load_factor: Option<f64>,
     explore_share: Option<f64>,
     status_path: Option<String>,
+    max_concurrent_failovers: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +98,10 @@ pub struct Settings {
     pub explore_share: f64,
     /// `GET` on this path answers the live status JSON; `None` disables it.
     pub status_path: Option<String>,
+    /// Envoy retry budget of each pool cluster: at most this many failovers (retries) in
+    /// flight at once, across workers. A ceiling for bursts; the filter's storm control (no
+    /// failover to models cooling down) keeps a fleet-wide outage at one attempt per request.
+    pub max_concurrent_failovers: u32,
 }
 
 impl Settings {
@@ -110,6 +115,8 @@ impl Settings {
     pub const DEFAULT_LOAD_FACTOR: f64 = 0.5;
     pub const DEFAULT_EXPLORE_SHARE: f64 = 0.05;
     pub const DEFAULT_STATUS_PATH: &'static str = "/model-router/status";
+    pub const DEFAULT_MAX_CONCURRENT_FAILOVERS: u32 = 1_000;
+    pub const MAX_CONCURRENT_FAILOVERS_LIMIT: u32 = 1_000_000;
     pub const DEFAULT_ROUTED_PATHS: [&'static str; 4] = [
         "/v1/chat/completions",
         "/v1/completions",
@@ -505,7 +512,24 @@ fn validate_settings(
             Some(p)
         }
     };
+    let max_concurrent_failovers = match raw.max_concurrent_failovers {
+        None => Settings::DEFAULT_MAX_CONCURRENT_FAILOVERS,
+        Some(n) => match u32::try_from(n) {
+            Ok(n) if (1..=Settings::MAX_CONCURRENT_FAILOVERS_LIMIT).contains(&n) => n,
+            _ => {
+                errors.push(
+                    "settings.max_concurrent_failovers",
+                    format!(
+                        "{n} must be between 1 and {}: failovers beyond it at one instant get the failing model's error instead of the next model",
+                        Settings::MAX_CONCURRENT_FAILOVERS_LIMIT
+                    ),
+                );
+                Settings::DEFAULT_MAX_CONCURRENT_FAILOVERS
+            }
+        },
+    };
     Settings {
+        max_concurrent_failovers,
         stats_half_life_ms,
         load_factor,
         explore_share,
@@ -518,5 +542,49 @@ fn validate_settings(
         max_body_bytes,
         routed_paths,
         passthrough_model,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_settings(settings: &str) -> Result<RouterConfig, ConfigErrors> {
+        RouterConfig::from_json(
+            format!(
+                r#"{{"models":[{{"name":"a","endpoint":"http://h"}}],"settings":{{{settings}}}}}"#
+            )
+            .as_bytes(),
+        )
+    }
+
+    #[test]
+    fn max_concurrent_failovers_is_bounded_and_defaults_to_a_generous_ceiling() {
+        let accepted = [
+            ("", Settings::DEFAULT_MAX_CONCURRENT_FAILOVERS),
+            (r#""max_concurrent_failovers": 1"#, 1),
+            (r#""max_concurrent_failovers": 1000000"#, 1_000_000),
+        ];
+        for (settings, want) in accepted {
+            let c = with_settings(settings).unwrap();
+            assert_eq!(c.settings.max_concurrent_failovers, want, "{settings}");
+        }
+        for bad in ["0", "1000001", "4294967296"] {
+            let errors =
+                with_settings(&format!(r#""max_concurrent_failovers": {bad}"#)).expect_err(bad);
+            assert_eq!(errors.0.len(), 1, "{bad}: {errors}");
+            assert_eq!(errors.0[0].field, "settings.max_concurrent_failovers");
+            assert!(
+                errors.0[0].message.contains("between 1 and 1000000"),
+                "{errors}"
+            );
+        }
+        // Not a whole number: refused by the JSON schema itself.
+        for bad in ["-1", "2.5", "\"10\""] {
+            assert!(
+                with_settings(&format!(r#""max_concurrent_failovers": {bad}"#)).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! host. `filter` is the thin proxy-wasm shell that carries out what the core decides.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod access_log;
 pub mod attempt;
 pub mod body_scan;
 pub mod config;

@@ -1,8 +1,10 @@
 //! From the body's `model` to where the request goes: an exact model name first, then a pool
 //! alias (case-insensitive) with an optional `:strategy`.
 
-use crate::config::{ModelId, PoolId, RouterConfig, STRATEGY_LATENCY, STRATEGY_THROUGHPUT};
-use crate::cooldown::{first_available, CooldownState};
+use crate::config::{
+    ModelId, PoolId, RouterConfig, MAX_POOL_MODELS, STRATEGY_LATENCY, STRATEGY_THROUGHPUT,
+};
+use crate::cooldown::{Availability, CooldownState};
 use crate::errors::ClientError;
 use crate::stats::StatsView;
 use crate::strategy::{pick, Candidate, Objective, PickReason, RankPolicy};
@@ -56,6 +58,9 @@ pub trait LiveData {
     fn cooldown(&mut self, model: ModelId) -> CooldownState;
     fn stats(&mut self, model: ModelId) -> StatsView;
     fn in_flight(&mut self, model: ModelId) -> u32;
+    /// Takes `model`'s probe lease for this request if it is free (compare-and-swap in the
+    /// filter, so one worker wins); true when this request is the probe.
+    fn take_probe_lease(&mut self, model: ModelId, now_ms: u64, lease_ms: u64) -> bool;
 }
 
 /// Where the first attempt goes and how many more Envoy may make.
@@ -65,7 +70,8 @@ pub struct RouteDecision {
     pub first_model: ModelId,
     /// Position of `first_model` in the pool's list (0 for a model target).
     pub first_position: usize,
-    /// Retries Envoy may make: one per remaining model of the pool.
+    /// Retries Envoy may make: up to the last model in failover order that is not cooling
+    /// down, so a pool whose other models all cool down costs one attempt, not one per model.
     pub max_retries: usize,
     /// Why a ranked strategy picked `first_model` (`None` for failover and models).
     pub reason: Option<PickReason>,
@@ -93,46 +99,128 @@ pub fn decide(
         });
     };
     let members = &config.pool(pool)?.members;
+    // Read once: the decision and the retry count must see the same states.
+    let mut availability = [Availability::Healthy; MAX_POOL_MODELS];
+    for (slot, &m) in availability.iter_mut().zip(members) {
+        *slot = live.cooldown(m).availability(now_ms);
+    }
+    let availability = availability.get(..members.len())?;
+    // A probe that has not answered within one attempt deadline lets the next request probe.
+    let lease_ms = config.settings.attempt_timeout_ms;
     let (first_position, reason) = match strategy {
-        Strategy::Failover => (first_available(members, |m| live.cooldown(m), now_ms), None),
-        Strategy::Latency | Strategy::Throughput => {
-            let objective = if strategy == Strategy::Latency {
-                Objective::Latency
-            } else {
-                Objective::Throughput
-            };
-            let candidates: Vec<Candidate> = members
+        // Pool order: the first healthy model, or a recovering one this request may probe;
+        // when none is open, the pool's first model (no request fails untried).
+        Strategy::Failover => {
+            let open = availability
                 .iter()
                 .enumerate()
-                .map(|(position, &m)| Candidate {
-                    position,
-                    stats: live.stats(m),
-                    in_flight: live.in_flight(m),
-                    cooling: live.cooldown(m).is_cooling(now_ms),
+                .find(|&(position, a)| match a {
+                    Availability::Healthy => true,
+                    Availability::Probe => members
+                        .get(position)
+                        .is_some_and(|&m| live.take_probe_lease(m, now_ms, lease_ms)),
+                    Availability::Cooling | Availability::Probing => false,
                 })
-                .collect();
-            // Cold start: a model never measured at all gets one probe at a time, so a new or
-            // restarted router learns every model within its first requests instead of
-            // waiting for the random exploration share to land on each.
-            let cold = candidates
-                .iter()
-                .find(|c| c.stats.samples == 0 && c.in_flight == 0 && !c.cooling);
-            match cold {
-                Some(c) => (c.position, Some(PickReason::Explore)),
-                None => {
-                    let p = pick(objective, &candidates, random, policy)?;
-                    (p.position, Some(p.reason))
-                }
-            }
+                .map_or(0, |(position, _)| position);
+            (open, None)
         }
+        Strategy::Latency | Strategy::Throughput => ranked_first(
+            strategy,
+            members,
+            availability,
+            live,
+            random,
+            policy,
+            (now_ms, lease_ms),
+        )?,
     };
     Some(RouteDecision {
         target,
         first_model: *members.get(first_position)?,
         first_position,
-        max_retries: members.len().saturating_sub(1),
+        max_retries: failover_retries(availability, first_position),
         reason,
     })
+}
+
+/// A recovering model competes on its numbers like the others (its failures already weigh
+/// on them); only if it wins does the request try to take its probe lease, and if another
+/// request holds it, the pick is made again without it.
+fn ranked_first(
+    strategy: Strategy,
+    members: &[ModelId],
+    availability: &[Availability],
+    live: &mut impl LiveData,
+    random: u64,
+    policy: &RankPolicy,
+    (now_ms, lease_ms): (u64, u64),
+) -> Option<(usize, Option<PickReason>)> {
+    let objective = if strategy == Strategy::Latency {
+        Objective::Latency
+    } else {
+        Objective::Throughput
+    };
+    let mut candidates: Vec<Candidate> = members
+        .iter()
+        .zip(availability)
+        .enumerate()
+        .map(|(position, (&m, a))| Candidate {
+            position,
+            stats: live.stats(m),
+            in_flight: live.in_flight(m),
+            cooling: !matches!(a, Availability::Healthy | Availability::Probe),
+        })
+        .collect();
+    loop {
+        // Cold start: a model never measured at all gets one probe at a time, so a new or
+        // restarted router learns every model within its first requests instead of
+        // waiting for the random exploration share to land on each.
+        let cold = candidates
+            .iter()
+            .find(|c| c.stats.samples == 0 && c.in_flight == 0 && !c.cooling);
+        let (position, reason) = match cold {
+            Some(c) => (c.position, PickReason::Explore),
+            None => {
+                let p = pick(objective, &candidates, random, policy)?;
+                (p.position, p.reason)
+            }
+        };
+        let needs_lease = availability.get(position) == Some(&Availability::Probe);
+        if !needs_lease
+            || members
+                .get(position)
+                .is_some_and(|&m| live.take_probe_lease(m, now_ms, lease_ms))
+        {
+            return Some((position, Some(reason)));
+        }
+        // Someone else probes it: skip it like a cooling model. Terminates: each round
+        // marks one more candidate cooling, and `pick` answers even when all are.
+        match candidates.get_mut(position) {
+            Some(c) if !c.cooling => c.cooling = true,
+            _ => return Some((position, Some(reason))),
+        }
+    }
+}
+
+/// Storm control: failover continues in pool order (wrapping around) up to the last model
+/// after the first that is not cooling down; models cooling down are not tried again by
+/// failover. With every other model cooling, a request makes exactly one attempt, so a
+/// fleet-wide outage does not multiply the load by the pool size. A model past its cooldown
+/// stays a failover target whether or not a probe of it is out: the lease only keeps
+/// requests from *starting* there together. Excluding such models sent requests whose first
+/// model failed to the client with an error while the model after it was fine (found by the
+/// soak: a model nobody chose first since an outage was never probed, and while a probe was
+/// out the rest fell back to the failing first model with no failover).
+pub fn failover_retries(availability: &[Availability], first_position: usize) -> usize {
+    let n = availability.len();
+    (1..n)
+        .rev()
+        .find(|k| {
+            availability
+                .get((first_position + k) % n)
+                .is_some_and(|a| *a != Availability::Cooling)
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -223,6 +311,7 @@ pub(crate) mod tests {
             CooldownState {
                 until_ms,
                 consecutive_failures: u32::from(until_ms > 0),
+                probe_until_ms: 0,
             }
         }
         fn stats(&mut self, m: ModelId) -> StatsView {
@@ -239,6 +328,11 @@ pub(crate) mod tests {
         }
         fn in_flight(&mut self, m: ModelId) -> u32 {
             self.0[m].3
+        }
+        fn take_probe_lease(&mut self, m: ModelId, now_ms: u64, lease_ms: u64) -> bool {
+            self.cooldown(m)
+                .with_probe_lease(now_ms, lease_ms)
+                .is_some()
         }
     }
 
@@ -300,7 +394,8 @@ pub(crate) mod tests {
         rates_best_cooling[2].0 = 10;
         let cases: &[(&str, [Row; 4], (ModelId, usize))] = &[
             ("default", [IDLE; 4], (0, 2)),
-            ("default", [(10, None, None, 0), IDLE, IDLE, IDLE], (1, 2)),
+            // big cools down: start at fast, and failover stops before big (storm control).
+            ("default", [(10, None, None, 0), IDLE, IDLE, IDLE], (1, 1)),
             // Latency: lowest TTFT wins (`default:latency` is a model here, hence the case);
             // the failover strategy ignores the numbers.
             ("Default:latency", ttfts, (1, 2)),
@@ -314,6 +409,217 @@ pub(crate) mod tests {
         ];
         for (requested, table, want) in cases {
             assert_eq!(first(&c, requested, table), *want, "{requested} {table:?}");
+        }
+    }
+
+    /// Cooldown states that remember probe leases, as shared data does.
+    struct Fleet {
+        states: Vec<CooldownState>,
+        probes: Vec<ModelId>,
+    }
+
+    impl LiveData for Fleet {
+        fn cooldown(&mut self, m: ModelId) -> CooldownState {
+            self.states[m]
+        }
+        fn stats(&mut self, _: ModelId) -> StatsView {
+            StatsView {
+                samples: 10,
+                ..StatsView::default()
+            }
+        }
+        fn in_flight(&mut self, _: ModelId) -> u32 {
+            0
+        }
+        fn take_probe_lease(&mut self, m: ModelId, now_ms: u64, lease_ms: u64) -> bool {
+            let Some(leased) = self.states[m].with_probe_lease(now_ms, lease_ms) else {
+                return false;
+            };
+            self.states[m] = leased;
+            self.probes.push(m);
+            true
+        }
+    }
+
+    const NOW: u64 = 10_000;
+    const H: CooldownState = CooldownState {
+        until_ms: 0,
+        consecutive_failures: 0,
+        probe_until_ms: 0,
+    };
+    /// Cooling down at NOW.
+    const C: CooldownState = CooldownState {
+        until_ms: NOW + 1,
+        consecutive_failures: 1,
+        probe_until_ms: 0,
+    };
+    /// Cooldown over, waiting for a probe.
+    const P: CooldownState = CooldownState {
+        until_ms: NOW,
+        consecutive_failures: 2,
+        probe_until_ms: 0,
+    };
+    /// Cooldown over, another request's probe outstanding.
+    const L: CooldownState = CooldownState {
+        until_ms: NOW - 5,
+        consecutive_failures: 2,
+        probe_until_ms: NOW + 1,
+    };
+
+    fn decide_at(c: &RouterConfig, requested: &str, fleet: &mut Fleet) -> RouteDecision {
+        let target = resolve(c, requested).unwrap();
+        decide(c, target, NOW, fleet, 0, &NO_EXPLORE).unwrap()
+    }
+
+    #[test]
+    fn first_model_and_retries_follow_health_probes_and_storm_control() {
+        let c = config();
+        // Pool "default" = [big, fast, qwen:7b]; (first position, retries, probed models).
+        type Expected = (usize, usize, &'static [ModelId]);
+        let cases: &[(&str, [CooldownState; 3], Expected)] = &[
+            ("all healthy", [H, H, H], (0, 2, &[])),
+            (
+                "first cooling: skipped, and not retried",
+                [C, H, H],
+                (1, 1, &[]),
+            ),
+            (
+                "first recovering: this request probes it",
+                [P, H, H],
+                (0, 2, &[0]),
+            ),
+            (
+                "first being probed by another request: last in failover",
+                [L, H, H],
+                (1, 2, &[]),
+            ),
+            (
+                "second cooling: passed on the way to the third",
+                [H, C, H],
+                (0, 2, &[]),
+            ),
+            ("last cooling: not retried", [H, H, C], (0, 1, &[])),
+            ("only a probe open: one attempt", [C, P, C], (1, 0, &[1])),
+            (
+                "fleet-wide outage: one attempt on the first",
+                [C, C, C],
+                (0, 0, &[]),
+            ),
+            (
+                "none open: the first, then what is past its cooldown",
+                [L, L, C],
+                (0, 1, &[]),
+            ),
+            (
+                "recovered, never probed: still failover targets",
+                [H, P, P],
+                (0, 2, &[]),
+            ),
+            (
+                "first cooling, the rest recovering",
+                [C, P, P],
+                (1, 1, &[1]),
+            ),
+        ];
+        for (what, states, (position, retries, probes)) in cases {
+            let mut fleet = Fleet {
+                states: states.to_vec(),
+                probes: Vec::new(),
+            };
+            let d = decide_at(&c, "default", &mut fleet);
+            assert_eq!(
+                (d.first_position, d.max_retries, fleet.probes.as_slice()),
+                (*position, *retries, *probes),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn failover_retries_reach_the_last_model_not_cooling_in_wrapped_order() {
+        use Availability::{Cooling as C, Healthy as H, Probe as P, Probing as L};
+        let cases: &[(&[Availability], usize, usize)] = &[
+            (&[H], 0, 0),
+            (&[H, H, H], 0, 2),
+            (&[H, H, H], 2, 2),
+            (&[C, H, H], 1, 1),
+            (&[H, C, H], 1, 2), // from the second: third, then wrap to the first
+            (&[H, C, C], 1, 2),
+            (&[P, L, C], 0, 1),
+            (&[C, C, L], 1, 1),
+            (&[H, P, C], 0, 1),
+            (&[C, L, P], 1, 1),
+            (&[C, C, C], 0, 0),
+        ];
+        for (availability, first, want) in cases {
+            assert_eq!(
+                failover_retries(availability, *first),
+                *want,
+                "{availability:?} from {first}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_recovering_model_gets_one_probe_not_a_herd() {
+        let c = config();
+        let lease_ms = c.settings.attempt_timeout_ms;
+        let mut fleet = Fleet {
+            states: vec![P, H, H, H],
+            probes: Vec::new(),
+        };
+        // Every worker's next request arrives as big's cooldown ends: one probes big, the
+        // others go on to fast while the probe is out.
+        let firsts: Vec<ModelId> = (0..8)
+            .map(|_| decide_at(&c, "default", &mut fleet).first_model)
+            .collect();
+        assert_eq!(firsts, [0, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(fleet.probes, [0]);
+        // The probe failed: big cools down again, longer, and nobody goes there.
+        let policy = crate::cooldown::CooldownPolicy {
+            base_ms: 1000,
+            max_ms: 8000,
+        };
+        fleet.states[0] = fleet.states[0].after_failure(NOW, None, policy);
+        assert_eq!(decide_at(&c, "default", &mut fleet).first_model, 1);
+        // A probe that never reports (its client left) frees the lease when it runs out.
+        let mut lost = Fleet {
+            states: vec![P, H, H, H],
+            probes: Vec::new(),
+        };
+        assert_eq!(decide_at(&c, "default", &mut lost).first_model, 0);
+        let target = resolve(&c, "default").unwrap();
+        let later = |at, fleet: &mut Fleet| decide(&c, target, at, fleet, 0, &NO_EXPLORE);
+        assert_eq!(later(NOW + lease_ms - 1, &mut lost).unwrap().first_model, 1);
+        assert_eq!(later(NOW + lease_ms, &mut lost).unwrap().first_model, 0);
+        assert_eq!(lost.probes, [0, 0]);
+        // The probe succeeded: healthy again, every request goes back to big.
+        lost.states[0] = lost.states[0].after_success().unwrap();
+        assert_eq!(decide_at(&c, "default", &mut lost).first_model, 0);
+        assert_eq!(decide_at(&c, "default", &mut lost).max_retries, 2);
+    }
+
+    #[test]
+    fn ranked_strategies_let_one_request_probe_a_recovering_model_they_pick() {
+        let c = config();
+        for requested in ["Default:latency", "default:throughput"] {
+            // No numbers anywhere: ranking falls back to pool order, whose first open model
+            // is the recovering one.
+            let mut fleet = Fleet {
+                states: vec![C, P, H, H],
+                probes: Vec::new(),
+            };
+            let d = decide_at(&c, requested, &mut fleet);
+            assert_eq!(
+                (d.first_model, fleet.probes.as_slice()),
+                (1, &[1][..]),
+                "{requested}"
+            );
+            // While its probe is out, the next requests rank without it.
+            for _ in 0..3 {
+                let d = decide_at(&c, requested, &mut fleet);
+                assert_eq!((d.first_model, fleet.probes.len()), (2, 1), "{requested}");
+            }
         }
     }
 }

@@ -213,7 +213,10 @@ impl ModelStats {
 /// Evidence a mean may hold: under heavy traffic time decay alone would let thousands of
 /// samples pile up and a sudden change (a model slowing down) would take the whole half-life
 /// to show. Capped, each new sample moves the mean by at least 1/(MAX_WEIGHT + 1).
-pub const MAX_WEIGHT: f64 = 8.0;
+/// 4 rather than 8: in the routing bench (bench/results/routing.md) it followed a speed swap
+/// sooner (throughput: 3.0-3.5 s instead of 6.4 s; latency 6.0-7.3 s instead of 8.4 s) with
+/// the same mean TTFT and tokens/s.
+pub const MAX_WEIGHT: f64 = 4.0;
 
 fn mix(mean: &mut f32, weight: &mut f32, x: f64) {
     let w = f64::from(*weight).min(MAX_WEIGHT);

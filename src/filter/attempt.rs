@@ -5,6 +5,7 @@
 use super::host::{self, Buffer, Map};
 use super::live_store;
 use super::metrics::Metrics;
+use crate::access_log;
 use crate::attempt::{rewritten_length, AttemptInfo};
 use crate::cooldown::parse_retry_after_ms;
 use crate::header_map;
@@ -143,6 +144,15 @@ impl HttpContext for Attempt {
         let load = 1.0 + prepared.config.settings.load_factor * others;
         self.meter = Some(AttemptMeter::start(now, load));
         self.metrics.attempt_started(model_id);
+        // Observability: one host call for access logs; a later attempt overwrites it.
+        if let Some(name) = prepared.config.model(model_id).map(|m| m.name.as_str()) {
+            let attempt = self
+                .attempt_count
+                .as_deref()
+                .and_then(|c| std::str::from_utf8(c).ok());
+            let value = access_log::attempt_value(name, attempt.unwrap_or("?"));
+            let _ = host::set_property(access_log::ATTEMPT_PROPERTY, value.as_bytes());
+        }
         set(Map::RequestHeaders, ":authority", &model.authority);
         if let Some(auth) = &model.authorization {
             set(Map::RequestHeaders, "authorization", auth);

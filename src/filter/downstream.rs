@@ -3,9 +3,9 @@
 use super::host::{self, Buffer, Map};
 use super::live_store::SharedLive;
 use super::metrics::Metrics;
+use crate::access_log;
 use crate::errors::ClientError;
 use crate::header_map;
-use crate::metrics::PickKind;
 use crate::prepared::Prepared;
 use crate::request::{self, BodyAction, HeadersAction, RequestHead, Route};
 use crate::resolve::Target;
@@ -40,7 +40,11 @@ const JSON: (&str, &str) = ("content-type", "application/json");
 
 /// Answers locally; `Pause` keeps the request from going on while the reply is sent.
 fn respond(status: u32, body: &str) -> Action {
-    if let Err(e) = host::send_response(status, &[JSON], body.as_bytes()) {
+    respond_as(status, JSON, body)
+}
+
+fn respond_as(status: u32, content_type: (&str, &str), body: &str) -> Action {
+    if let Err(e) = host::send_response(status, &[content_type], body.as_bytes()) {
         log::warn!(
             "model-router: could not send a local reply (status {})",
             e.0
@@ -93,8 +97,12 @@ impl Downstream {
     /// Sets the headers that send the request to its cluster with its retry budget.
     fn send_on(&mut self, route: &Route<'_>) -> Action {
         let target = route.decision.target;
-        self.metrics
-            .picked(route.decision.first_model, PickKind::of(target));
+        self.metrics.picked(&route.decision);
+        // Observability: one host call for access logs (filter state wasm.<property>).
+        if let Some(p) = &self.prepared {
+            let value = access_log::describe_decision(&p.config, &route.decision);
+            let _ = host::set_property(access_log::DECISION_PROPERTY, value.as_bytes());
+        }
         if let Target::Pool { strategy, .. } = target {
             self.strategy = Some(strategy.as_str());
         }
@@ -145,8 +153,14 @@ impl HttpContext for Downstream {
                     prepared: &prepared,
                     now_ms,
                 };
-                respond(200, &status::render(&prepared, now_ms, &mut live))
+                let picks = self.metrics.pick_totals();
+                respond(200, &status::render(&prepared, now_ms, &mut live, &picks))
             }
+            HeadersAction::StatusPage => respond_as(
+                200,
+                ("content-type", "text/html; charset=utf-8"),
+                status::PAGE_HTML,
+            ),
             HeadersAction::Passthrough { cluster } => {
                 set_request_header(CLUSTER_HEADER, cluster);
                 set_request_header("x-envoy-max-retries", "0");

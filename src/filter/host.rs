@@ -86,10 +86,17 @@ extern "C" {
         out_data: *mut *mut u8,
         out_size: *mut usize,
     ) -> u32;
+    fn proxy_set_property(
+        path: *const u8,
+        path_size: usize,
+        value: *const u8,
+        value_size: usize,
+    ) -> u32;
     fn proxy_get_current_time_nanoseconds(out_time: *mut u64) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_size: usize, out_id: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
+    fn proxy_get_metric(id: u32, out_value: *mut u64) -> u32;
     fn proxy_call_foreign_function(
         name: *const u8,
         name_size: usize,
@@ -240,6 +247,13 @@ pub fn property(path: &[&str]) -> HostResult<Option<Vec<u8>>> {
     }
 }
 
+/// Sets a one-segment property; Envoy keeps it as filter state `wasm.<name>`, which access
+/// logs print with `%FILTER_STATE(wasm.<name>:PLAIN)%`.
+pub fn set_property(name: &str, value: &[u8]) -> HostResult<()> {
+    // SAFETY: both slices outlive the call.
+    status(unsafe { proxy_set_property(name.as_ptr(), name.len(), value.as_ptr(), value.len()) })
+}
+
 /// Makes Envoy re-match the route after the cluster header changed in the body phase.
 pub fn clear_route_cache() -> HostResult<()> {
     let name = b"clear_route_cache";
@@ -275,4 +289,13 @@ pub fn increment_metric(id: u32, offset: i64) {
 pub fn record_metric(id: u32, value: u64) {
     // SAFETY: plain values only.
     let _ = unsafe { proxy_record_metric(id, value) };
+}
+
+/// A counter's or gauge's current value. Envoy keeps one stat per name for all workers, so
+/// a counter reads the same total on every worker.
+pub fn metric(id: u32) -> HostResult<u64> {
+    let mut value = 0u64;
+    // SAFETY: the host writes one u64 through the pointer.
+    status(unsafe { proxy_get_metric(id, &mut value) })?;
+    Ok(value)
 }

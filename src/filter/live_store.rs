@@ -160,4 +160,20 @@ impl LiveData for SharedLive<'_> {
             read(&m.in_flight_key, InFlight::decode, InFlight::default()).effective(self.now_ms)
         })
     }
+
+    /// Compare-and-swap on the model's cooldown value: of all workers that find the lease
+    /// free at once, exactly one writes it. A conflict or host error means "not yours", so
+    /// the request skips the model like a cooling one.
+    fn take_probe_lease(&mut self, model: ModelId, now_ms: u64, lease_ms: u64) -> bool {
+        self.prepared.model(model).is_some_and(|m| {
+            update(
+                &m.cooldown_key,
+                CooldownState::decode,
+                CooldownState::encode,
+                CooldownState::default,
+                |c| c.with_probe_lease(now_ms, lease_ms),
+            )
+            .is_some()
+        })
+    }
 }

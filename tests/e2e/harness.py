@@ -184,3 +184,59 @@ class Router:
 
     def stop(self):
         self.envoy.stop()
+
+
+def sim_config(models: list[Sim], pools: dict, settings: dict | None = None) -> dict:
+    """A router config for simulated models, each under its own name (upstream `up/NAME`)."""
+    config = {"models": [{"name": s.name, "endpoint": s.endpoint, "upstream_model": f"up/{s.name}"}
+                         for s in models],
+              "pools": pools}
+    if settings:
+        config["settings"] = settings
+    return config
+
+
+class RouterXds:
+    """Simulated models + Envoy running from a watched file setup (`model-router envoy
+    --xds-dir`), whose router config `apply` changes while Envoy runs."""
+
+    def __init__(self, tmp: Path, models: list[Sim], pools: dict, settings: dict | None = None,
+                 env: dict | None = None):
+        self.tmp = tmp
+        self.sims = {s.name: s for s in models}
+        self.config = sim_config(models, pools, settings)
+        self.dir = tmp / "xds"
+        self.applied = 0
+        port, admin = free_port(), free_port()
+        config_path = tmp / "router.json"
+        config_path.write_text(json.dumps(self.config))
+        out = subprocess.run(
+            [str(CLI), "envoy", str(config_path), "--xds-dir", str(self.dir), "--wasm", str(WASM),
+             "--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}"],
+            capture_output=True, text=True, timeout=30,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"model-router envoy --xds-dir failed: {out.stderr}")
+        self.envoy = Envoy(self.dir / "envoy.yaml", port, admin, env=env)
+
+    def add_sim(self, sim: Sim):
+        self.sims[sim.name] = sim
+
+    def apply(self, config: dict) -> subprocess.CompletedProcess:
+        """`model-router apply` with `config`; the caller checks the outcome."""
+        self.applied += 1
+        path = self.tmp / f"router-{self.applied}.json"
+        path.write_text(json.dumps(config))
+        return subprocess.run([str(CLI), "apply", str(path), "--xds-dir", str(self.dir)],
+                              capture_output=True, text=True, timeout=60)
+
+    def resource_files(self) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(self.dir.glob("*.yaml"))}
+
+    def status(self) -> dict:
+        # A new connection each time, so every worker gets to answer.
+        return requests.get(f"{self.envoy.url}/model-router/status", timeout=5,
+                            headers={"connection": "close"}).json()
+
+    def stop(self):
+        self.envoy.stop()

@@ -72,6 +72,13 @@ def test_all_down_answers_quickly_with_openai_errors_and_one_attempt_per_model()
     # read more requests than were sent.
     assert all(r.attempts is not None and 1 <= int(r.attempts) <= 3 for r in after)
     assert all(n <= o.sent for n in o.received.values()), (o.received, o.sent)
+    # Storm control: once every model is cooling down, no request fails over, so the fleet
+    # reads about one attempt per request instead of three. Extra attempts come only from
+    # requests routed before the cooldowns were recorded (each worker's few in flight) and
+    # from the few routed as a cooldown runs out, once per cooldown period.
+    extra = sum(o.received.values()) - o.sent
+    periods = FORM.duration / (faults.SETTINGS["cooldown_base_ms"] / 1000)
+    assert extra <= 4 * FORM.workers + 4 * periods, (o.received, o.sent)
     # Bounded: every answer comes back well inside the client deadline, nothing waits on a timeout.
     assert max(r.latency for r in after) < 2.0
 
@@ -147,3 +154,106 @@ def test_stalled_stream_is_closed_by_the_idle_timeout_and_cools_the_model(sims, 
             pass
     assert _time.monotonic() - started < 10
     assert r.envoy.chat("default").headers["x-model-router-model"] == "ok"
+
+
+@pytest.mark.parametrize("settings, ceiling", [
+    ({}, None),  # the default ceiling (1000) is far above this burst: every failover goes
+    ({"max_concurrent_failovers": 3}, 3),
+])
+def test_a_burst_of_concurrent_failovers_is_capped_only_by_the_retry_budget(sims, router,
+                                                                          settings, ceiling):
+    """The generated Envoy retry budget bounds failovers in flight at once: with the default
+    every request of a burst that met a hung model fails over; with a ceiling of 3, three do
+    and the rest get the failed attempt's error at once (Envoy counts retry overflows)."""
+    import threading
+    burst = 24
+    hung = sims("hung", ttft_ms=1, output_tokens=2, fail="hang")
+    # Slow enough that the burst's retries are all in flight together.
+    spare = sims("spare", ttft_ms=400, output_tokens=2)
+    r = router([hung, spare], {"default": ["hung", "spare"]},
+               settings={"attempt_timeout_ms": 500, "non_stream_attempt_timeout_ms": 500,
+                         **settings})
+    barrier = threading.Barrier(burst)
+    answers = []
+
+    def one():
+        barrier.wait(5)
+        resp = r.envoy.chat("default", timeout=10)
+        answers.append((resp.status_code, resp.headers.get("x-model-router-model"), resp.json()))
+
+    threads = [threading.Thread(target=one) for _ in range(burst)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(15)
+    assert len(answers) == burst
+    # Every request went to `hung` first: none of them had failed when they were routed.
+    assert hung.requests() == burst
+    failed_over = [a for a in answers if a[0] == 200 and a[1] == "spare"]
+    overflow = r.envoy.stat("cluster.mr.pool.0.from.0.upstream_rq_retry_overflow")
+    if ceiling is None:
+        assert len(failed_over) == burst and overflow == 0, collections.Counter(a[:2] for a in answers)
+        return
+    assert 1 <= len(failed_over) <= burst // 2, collections.Counter(a[:2] for a in answers)
+    assert overflow == burst - len(failed_over)
+    rest = [a for a in answers if a not in failed_over]
+    assert all(status == 504 and faults.is_openai_error(body) for status, _, body in rest), rest
+
+
+CRASH_VM = Path(__file__).resolve().parents[1] / "faults" / "crash_vm"
+
+
+def test_generated_failure_policy_reloads_a_crashed_vm(tmp_path):
+    """The generated bootstrap runs the router with failure_policy FAIL_RELOAD: a VM that
+    traps is replaced and the worker serves again. The router itself cannot be crashed by a
+    request (that is the point of it), so a test-only module (tests/faults/crash_vm, built
+    here, never part of build/model_router.wasm) takes its place in the generated config and
+    traps on a marker header."""
+    import os
+    import re
+    import subprocess
+    import time as _time
+    import requests as _requests
+    from harness import ROOT, WASM, Envoy, free_port, generate_bootstrap, wait_until
+
+    target = ROOT / "target" / "crash-vm"
+    build = subprocess.run(
+        ["cargo", "build", "--release", "--target", "wasm32-wasip1",
+         "--manifest-path", str(CRASH_VM / "Cargo.toml")],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "CARGO_TARGET_DIR": str(target)})
+    assert build.returncode == 0, build.stderr[-3000:]
+    crash_wasm = target / "wasm32-wasip1" / "release" / "crash_vm.wasm"
+
+    config = {"models": [{"name": "m", "endpoint": "http://127.0.0.1:9"}]}
+    port, admin = free_port(), free_port()
+    bootstrap = generate_bootstrap(config, tmp_path, port, admin)
+    yaml = bootstrap.read_text()
+    # Both roles (downstream and per-attempt) load the module with FAIL_RELOAD.
+    assert yaml.count("failure_policy: FAIL_RELOAD") == 2, yaml
+    swapped, n = re.subn(re.escape(f"filename: \"{WASM}\"") + "|" + re.escape(f"filename: {WASM}"),
+                         f"filename: \"{crash_wasm}\"", yaml)
+    assert n == 2, "expected the router module in both roles"
+    bootstrap.write_text(swapped)
+    # One worker, so the crash hits the VM that answers the next requests.
+    envoy = Envoy(bootstrap, port, admin, concurrency=1, expect_ready=False)
+    try:
+        def answer(headers=None):
+            return _requests.get(f"{envoy.url}/v1/models", headers=headers or {}, timeout=5)
+
+        first = wait_until(lambda: answer().status_code == 200 and answer().text, 30, "crash-vm envoy")
+        assert first.startswith("vm started ")
+        try:
+            crashed = answer({"x-crash-vm": "1"}).status_code
+        except _requests.RequestException:
+            crashed = "reset"
+        assert crashed != 200, crashed
+        started = _time.monotonic()
+        # Bounded wait: Envoy measured ~1 s to reload here; anything under 20 s passes.
+        again = wait_until(lambda: (lambda r: r.status_code == 200 and r.text)(answer()),
+                           20, "a reloaded VM")
+        reloaded_after = _time.monotonic() - started
+        print(f"crash answered {crashed}; a new VM answered after {reloaded_after:.2f} s")
+        assert again.startswith("vm started ") and again != first, (first, again)
+    finally:
+        envoy.stop()

@@ -419,7 +419,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(p * len(sorted_values)))]
 
 
-ACCESS_RE = re.compile(r'^\[[^\]]+\] "POST (\S+)" (\d+) (\S+) cluster=\S* model=(\S*) attempts=(\S*)')
+ACCESS_RE = re.compile(r'^\[[^\]]+\] "POST (\S+)" (\d+) (\S+) ')
 
 
 def start_lab(workdir: Path, form: Form, patch_yaml: Callable[[str], str] | None = None) -> Lab:

@@ -6,8 +6,11 @@
 //! settings are measured Envoy 1.40 behaviour; the YAML comments say which.
 
 use crate::args::EnvoyOptions;
+use crate::xds::Discovered;
 use crate::yaml::{quote, Yaml};
+use model_router::access_log::{filter_state_key, ATTEMPT_PROPERTY, DECISION_PROPERTY};
 use model_router::config::{Model, Pool, RouterConfig};
+use model_router::metrics::TAG_EXTRACTORS;
 use model_router::topology::{
     self, ClusterKind, CLUSTER_HEADER, METADATA_MODEL_KEY, METADATA_NAMESPACE, ROOT_ID_ATTEMPT,
     ROOT_ID_DOWNSTREAM, VM_ID,
@@ -19,7 +22,8 @@ pub const BUFFER_HEADROOM_BYTES: u64 = 64 * 1024;
 /// Generous enough never to bind: Envoy's defaults (e.g. 3 concurrent retries per cluster)
 /// turn failovers into the failing model's 503 under modest concurrency.
 const CIRCUIT_BREAKER_LIMIT: u32 = 100_000;
-const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+pub const WASM_TYPE: &str = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm";
+pub const ROUTE_CONFIG_NAME: &str = "model_router";
 
 pub struct Inputs<'a> {
     pub config: &'a RouterConfig,
@@ -34,6 +38,7 @@ pub fn render(inputs: &Inputs<'_>) -> String {
     let mut y = Yaml::default();
     header(&mut y, inputs);
     admin(&mut y, inputs.options.admin);
+    stats_config(&mut y);
     y.blank();
     y.line(0, "static_resources:");
     listener(&mut y, inputs);
@@ -76,7 +81,7 @@ pub fn api_key_envs(config: &RouterConfig) -> Vec<&str> {
     envs
 }
 
-fn header(y: &mut Yaml, inputs: &Inputs<'_>) {
+pub(crate) fn header(y: &mut Yaml, inputs: &Inputs<'_>) {
     let config = inputs.config;
     let options = inputs.options;
     y.comment(
@@ -165,17 +170,23 @@ fn socket_address(y: &mut Yaml, depth: usize, addr: SocketAddr) {
     y.line(depth + 1, format!("port_value: {}", addr.port()));
 }
 
-fn admin(y: &mut Yaml, addr: SocketAddr) {
+pub(crate) fn admin(y: &mut Yaml, addr: SocketAddr) {
     y.line(0, "admin:");
     y.line(1, "address:");
     socket_address(y, 2, addr);
 }
 
 fn listener(y: &mut Yaml, inputs: &Inputs<'_>) {
-    let config = inputs.config;
-    let limit = buffer_limit(config);
     y.line(1, "listeners:");
     y.line(1, "- name: model_router");
+    listener_fields(y, inputs, None);
+}
+
+/// The listener's fields (depth 2), after the line that opens it. With `discovered`, the
+/// route and both Wasm filters are references to files Envoy watches instead of inline.
+pub(crate) fn listener_fields(y: &mut Yaml, inputs: &Inputs<'_>, discovered: Option<&Discovered>) {
+    let config = inputs.config;
+    let limit = buffer_limit(config);
     y.line(2, "address:");
     socket_address(y, 3, inputs.options.listen);
     y.comment(
@@ -209,14 +220,17 @@ fn listener(y: &mut Yaml, inputs: &Inputs<'_>) {
     y.line(d, "request_timeout: 0s");
     access_log(y, d);
     local_reply_config(y, d);
-    route_config(y, d, config);
+    match discovered {
+        None => route_config(y, d, config),
+        Some(files) => files.route_reference(y, d),
+    }
     y.line(d, "http_filters:");
     y.comment(
         d,
         "Downstream role: reads the body's model, picks the model or pool cluster and sets",
     );
     y.comment(d, format!("{CLUSTER_HEADER} and x-envoy-max-retries."));
-    wasm_filter(y, d, inputs, ROOT_ID_DOWNSTREAM);
+    wasm_filter(y, d, inputs, ROOT_ID_DOWNSTREAM, discovered);
     y.line(d, "- name: envoy.filters.http.router");
     y.line(d + 1, "typed_config:");
     y.line(
@@ -232,17 +246,35 @@ fn listener(y: &mut Yaml, inputs: &Inputs<'_>) {
         "host's model metadata and rewrites the body's model, :authority and authorization.",
     );
     y.line(d + 2, "upstream_http_filters:");
-    wasm_filter(y, d + 2, inputs, ROOT_ID_ATTEMPT);
+    wasm_filter(y, d + 2, inputs, ROOT_ID_ATTEMPT, discovered);
     y.line(d + 2, "- name: envoy.filters.http.upstream_codec");
     y.line(d + 3, "typed_config:");
     y.line(d + 4, "\"@type\": type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec");
 }
 
 fn access_log(y: &mut Yaml, d: usize) {
-    let format = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" \
-                  %RESPONSE_CODE% %RESPONSE_FLAGS% cluster=%REQ(X-MODEL-ROUTER-CLUSTER)% \
-                  model=%RESP(X-MODEL-ROUTER-MODEL)% attempts=%RESP(X-MODEL-ROUTER-ATTEMPTS)% \
-                  upstream=%UPSTREAM_HOST% %DURATION%ms\n";
+    let decision = filter_state_key(DECISION_PROPERTY);
+    let attempt = filter_state_key(ATTEMPT_PROPERTY);
+    let format = format!(
+        "[%START_TIME%] \"%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%\" \
+         %RESPONSE_CODE% %RESPONSE_FLAGS% %FILTER_STATE({decision}:PLAIN)% \
+         %FILTER_STATE({attempt}:PLAIN)% cluster=%REQ(X-MODEL-ROUTER-CLUSTER)% \
+         upstream=%UPSTREAM_HOST% %DURATION%ms\n"
+    );
+    y.comment(
+        d,
+        "The filter's decision and last attempt are filter state (logfmt values, \"-\" when",
+    );
+    y.comment(
+        d,
+        format!(
+            "unset): {decision} = pool=<alias|-> strategy=<failover|latency|throughput|direct>"
+        ),
+    );
+    y.comment(
+        d,
+        format!("first=<model>, {attempt} = model=<model> attempt=<n>."),
+    );
     y.line(d, "access_log:");
     y.line(d, "- name: envoy.access_loggers.stdout");
     y.line(d + 1, "typed_config:");
@@ -252,7 +284,22 @@ fn access_log(y: &mut Yaml, d: usize) {
     );
     y.line(d + 2, "log_format:");
     y.line(d + 3, "text_format_source:");
-    y.line(d + 4, format!("inline_string: {}", quote(format)));
+    y.line(d + 4, format!("inline_string: {}", quote(&format)));
+}
+
+/// Turns the `key.value` pairs of the router's stat names into Prometheus labels
+/// (`model_router_picks{pool,strategy,model}`, `model_router_<stat>{model}`).
+pub(crate) fn stats_config(y: &mut Yaml) {
+    y.comment(
+        0,
+        "Cuts pool, strategy and model out of the router's stat names into Prometheus labels.",
+    );
+    y.line(0, "stats_config:");
+    y.line(1, "stats_tags:");
+    for extractor in TAG_EXTRACTORS {
+        y.line(1, format!("- tag_name: {}", extractor.tag_name));
+        y.line(2, format!("regex: {}", quote(extractor.regex)));
+    }
 }
 
 fn local_reply_config(y: &mut Yaml, d: usize) {
@@ -283,12 +330,17 @@ fn local_reply_config(y: &mut Yaml, d: usize) {
 }
 
 fn route_config(y: &mut Yaml, d: usize, config: &RouterConfig) {
-    let limit = buffer_limit(config);
     y.line(d, "route_config:");
-    y.line(d + 1, "name: model_router");
-    y.line(d + 1, "virtual_hosts:");
-    y.line(d + 1, "- name: model_router");
-    let v = d + 2;
+    route_config_fields(y, d + 1, config);
+}
+
+/// The route configuration's fields at depth `d`.
+pub(crate) fn route_config_fields(y: &mut Yaml, d: usize, config: &RouterConfig) {
+    let limit = buffer_limit(config);
+    y.line(d, format!("name: {ROUTE_CONFIG_NAME}"));
+    y.line(d, "virtual_hosts:");
+    y.line(d, "- name: model_router");
+    let v = d + 1;
     y.line(v, "domains: [\"*\"]");
     y.comment(
         v,
@@ -371,13 +423,27 @@ fn route_config(y: &mut Yaml, d: usize, config: &RouterConfig) {
 
 /// One Wasm filter entry (list item at `depth`): both roles share one VM (same `vm_id`,
 /// module and configuration) and differ in `name` / `root_id`.
-fn wasm_filter(y: &mut Yaml, d: usize, inputs: &Inputs<'_>, root_id: &str) {
-    let envs = api_key_envs(inputs.config);
+fn wasm_filter(
+    y: &mut Yaml,
+    d: usize,
+    inputs: &Inputs<'_>,
+    root_id: &str,
+    discovered: Option<&Discovered>,
+) {
+    if let Some(files) = discovered {
+        return files.filter_reference(y, d, root_id);
+    }
     y.line(d, "- name: envoy.filters.http.wasm");
     y.line(d + 1, "typed_config:");
-    y.line(d + 2, format!("\"@type\": {WASM_TYPE}"));
-    y.line(d + 2, "config:");
-    let c = d + 3;
+    wasm_typed_config(y, d + 2, inputs, root_id);
+}
+
+/// The Wasm filter's `typed_config` fields at depth `d`.
+pub(crate) fn wasm_typed_config(y: &mut Yaml, d: usize, inputs: &Inputs<'_>, root_id: &str) {
+    let envs = api_key_envs(inputs.config);
+    y.line(d, format!("\"@type\": {WASM_TYPE}"));
+    y.line(d, "config:");
+    let c = d + 1;
     y.line(c, format!("name: {root_id}"));
     y.line(c, format!("root_id: {root_id}"));
     y.line(c, "vm_config:");
@@ -411,11 +477,10 @@ fn wasm_filter(y: &mut Yaml, d: usize, inputs: &Inputs<'_>, root_id: &str) {
     y.line(c, "allow_on_headers_stop_iteration: true");
 }
 
-fn circuit_breakers(y: &mut Yaml, d: usize) {
-    y.comment(
-        d,
-        "Envoy's defaults (3 concurrent retries per cluster) turn failovers into 503s.",
-    );
+/// Envoy limits on each cluster. Only the retry limit is meant to bind: the others are far
+/// above what one Envoy serves, because Envoy's defaults (e.g. 3 concurrent retries per
+/// cluster) turn failovers into the failing model's 503 under modest concurrency.
+fn circuit_breakers(y: &mut Yaml, d: usize, config: &RouterConfig) {
     y.line(d, "circuit_breakers:");
     y.line(d + 1, "thresholds:");
     y.line(d + 1, format!("- max_connections: {CIRCUIT_BREAKER_LIMIT}"));
@@ -424,30 +489,84 @@ fn circuit_breakers(y: &mut Yaml, d: usize) {
         format!("max_pending_requests: {CIRCUIT_BREAKER_LIMIT}"),
     );
     y.line(d + 2, format!("max_requests: {CIRCUIT_BREAKER_LIMIT}"));
-    y.line(d + 2, format!("max_retries: {CIRCUIT_BREAKER_LIMIT}"));
+    y.comment(
+        d + 2,
+        "Replaces max_retries. A pool (aggregate) cluster counts no requests of its own, so",
+    );
+    y.comment(
+        d + 2,
+        "the floor is the cap: settings.max_concurrent_failovers retries in flight at once.",
+    );
+    y.line(d + 2, "retry_budget:");
+    y.line(d + 3, "budget_percent: {value: 0}");
+    y.line(
+        d + 3,
+        format!(
+            "min_retry_concurrency: {}",
+            config.settings.max_concurrent_failovers
+        ),
+    );
 }
 
 fn clusters(y: &mut Yaml, inputs: &Inputs<'_>) {
-    let config = inputs.config;
     y.line(1, "clusters:");
+    cluster_items(y, inputs, None, &|_| true);
+}
+
+/// The clusters as list items at depth 1, those whose name `keep` accepts. With
+/// `resource_type`, each item starts with that `@type` (an xDS resource).
+pub(crate) fn cluster_items(
+    y: &mut Yaml,
+    inputs: &Inputs<'_>,
+    resource_type: Option<&str>,
+    keep: &dyn Fn(&str) -> bool,
+) {
+    let config = inputs.config;
     for plan in topology::clusters(config) {
+        if !keep(&plan.name) {
+            continue;
+        }
         y.blank();
+        let head = ItemHead {
+            name: &plan.name,
+            resource_type,
+        };
         match &plan.kind {
             ClusterKind::Model(id) => {
                 if let Some(model) = config.model(*id) {
-                    model_cluster(y, inputs, &plan.name, *id, model);
+                    model_cluster(y, inputs, head, *id, model);
                 }
             }
-            ClusterKind::Failover(order) => aggregate_cluster(y, config, &plan.name, order),
+            ClusterKind::Failover(order) => aggregate_cluster(y, config, head, order),
         }
     }
 }
 
-fn model_cluster(y: &mut Yaml, inputs: &Inputs<'_>, name: &str, id: usize, model: &Model) {
+/// How a cluster's list item opens: `- name: N`, or `- "@type": T` then `name: N`.
+#[derive(Clone, Copy)]
+struct ItemHead<'a> {
+    name: &'a str,
+    resource_type: Option<&'a str>,
+}
+
+impl ItemHead<'_> {
+    fn write(self, y: &mut Yaml) {
+        match self.resource_type {
+            None => y.line(1, format!("- name: {}", self.name)),
+            Some(resource_type) => {
+                y.line(1, format!("- \"@type\": {resource_type}"));
+                y.line(2, format!("name: {}", self.name));
+            }
+        }
+    }
+}
+
+fn model_cluster(y: &mut Yaml, inputs: &Inputs<'_>, head: ItemHead<'_>, id: usize, model: &Model) {
+    let name = head.name;
     let endpoint = &model.endpoint;
     let is_ip = endpoint.is_ip();
     y.comment(1, format!("model {}", describe_model(model)));
-    y.line(1, format!("- name: {name}"));
+    head.write(y);
     let d = 2;
     if is_ip {
         y.line(d, "type: STATIC");
@@ -524,10 +643,11 @@ fn model_cluster(y: &mut Yaml, inputs: &Inputs<'_>, name: &str, id: usize, model
     y.line(d + 3, "idle_timeout: 60s");
     y.line(d + 2, "explicit_http_config:");
     y.line(d + 3, "http_protocol_options: {}");
-    circuit_breakers(y, d);
+    circuit_breakers(y, d, inputs.config);
 }
 
-fn aggregate_cluster(y: &mut Yaml, config: &RouterConfig, name: &str, order: &[usize]) {
+fn aggregate_cluster(y: &mut Yaml, config: &RouterConfig, head: ItemHead<'_>, order: &[usize]) {
+    let name = head.name;
     let alias = pool_of_cluster(config, name).map_or("?", |p| p.alias.as_str());
     y.comment(
         1,
@@ -536,7 +656,7 @@ fn aggregate_cluster(y: &mut Yaml, config: &RouterConfig, name: &str, order: &[u
             model_names(config, order)
         ),
     );
-    y.line(1, format!("- name: {name}"));
+    head.write(y);
     let d = 2;
     y.line(d, "connect_timeout: 2s");
     y.line(d, "lb_policy: CLUSTER_PROVIDED");
@@ -555,7 +675,7 @@ fn aggregate_cluster(y: &mut Yaml, config: &RouterConfig, name: &str, order: &[u
     for &id in order {
         y.line(d + 2, format!("- {}", topology::model_cluster(id)));
     }
-    circuit_breakers(y, d);
+    circuit_breakers(y, d, config);
 }
 
 /// The pool an aggregate cluster belongs to, found by its topology name.

@@ -1,9 +1,12 @@
 //! `model-router`: checks router configs with the filter's own validation and generates the
-//! Envoy bootstrap that runs them. See `model-router --help`.
+//! Envoy bootstrap that runs them, and shows a running router live (`top`). See
+//! `model-router --help`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod args;
 mod bootstrap;
+mod top;
+mod xds;
 mod yaml;
 
 use args::{Command, EnvoyOptions};
@@ -30,6 +33,10 @@ fn main() -> ExitCode {
         }
         Command::Check { config } => check(&config),
         Command::Envoy { config, options } => envoy(&config, &options, &argv),
+        Command::Apply { config, xds_dir } => apply(&config, &xds_dir, &argv),
+        Command::Top(options) => {
+            top::run(&options).map_err(|e| Failure(format!("model-router top: {e}")))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,15 +118,28 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
-fn envoy(path: &str, options: &EnvoyOptions, argv: &[String]) -> Result<(), Failure> {
+/// Loads and validates a config, and its compact form: the filter receives the config as
+/// one compact JSON string, so validate and plan from exactly that string and the clusters
+/// match what the filter computes.
+fn load_compact(path: &str) -> Result<(RouterConfig, String), Failure> {
     let (_, bytes) = load(path)?;
-    // The filter receives the config as one compact JSON string; validate and plan from
-    // exactly that string so the clusters match what the filter computes.
     let compact = serde_json::from_slice::<serde_json::Value>(&bytes)
         .map(|v| v.to_string())
         .map_err(|e| Failure(format!("{path}: {e}")))?;
     let config = RouterConfig::from_json(compact.as_bytes())
         .map_err(|errors| Failure(format!("{path} (compacted): {errors}")))?;
+    Ok((config, compact))
+}
+
+fn invocation(argv: &[String]) -> String {
+    std::iter::once("model-router".to_string())
+        .chain(argv.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn envoy(path: &str, options: &EnvoyOptions, argv: &[String]) -> Result<(), Failure> {
+    let (config, compact) = load_compact(path)?;
     print_warnings(&config);
     if !std::path::Path::new(&options.wasm).exists() {
         eprintln!(
@@ -136,18 +156,110 @@ fn envoy(path: &str, options: &EnvoyOptions, argv: &[String]) -> Result<(), Fail
             options.ca_bundle
         );
     }
-    let invocation = std::iter::once("model-router".to_string())
-        .chain(argv.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let yaml = bootstrap::render(&bootstrap::Inputs {
+    let invocation = invocation(argv);
+    let inputs = bootstrap::Inputs {
         config: &config,
         config_json: &compact,
         options,
         invocation: &invocation,
-    });
+    };
+    if let Some(dir) = &options.xds_dir {
+        return set_up_xds(dir, path, &inputs);
+    }
+    let yaml = bootstrap::render(&inputs);
     std::io::stdout()
         .lock()
         .write_all(yaml.as_bytes())
         .map_err(|e| Failure(format!("model-router: cannot write the bootstrap: {e}")))
+}
+
+fn set_up_xds(dir: &str, config_path: &str, inputs: &bootstrap::Inputs<'_>) -> Result<(), Failure> {
+    let fail = |e: String| Failure(format!("model-router: {e}"));
+    let absolute = xds::absolute_dir(dir, true).map_err(fail)?;
+    if xds::read_state(&absolute).map_err(fail)?.is_some() {
+        return Err(fail(format!(
+            "{dir} already holds a model-router setup; change its router config with \
+             `model-router apply {config_path} --xds-dir {dir}`, or remove the directory to \
+             start over"
+        )));
+    }
+    let written = xds::set_up(&absolute, inputs).map_err(fail)?;
+    for file in written {
+        println!("wrote {}", file.display());
+    }
+    println!(
+        "run:   envoy -c {} --drain-time-s 600",
+        absolute.join(xds::BOOTSTRAP_FILE).display()
+    );
+    println!("apply: model-router apply CONFIG --xds-dir {dir}");
+    Ok(())
+}
+
+fn apply(path: &str, dir: &str, argv: &[String]) -> Result<(), Failure> {
+    let fail = |e: String| Failure(format!("model-router apply: {e}"));
+    let absolute = xds::absolute_dir(dir, false).map_err(fail)?;
+    let state = xds::read_state(&absolute).map_err(fail)?.ok_or_else(|| {
+        fail(format!(
+            "{dir} holds no model-router setup; create one with \
+             `model-router envoy {path} --xds-dir {dir}`"
+        ))
+    })?;
+    let old = RouterConfig::from_json(state.config_json.as_bytes()).map_err(|errors| {
+        fail(format!(
+            "the applied config in {dir} no longer validates: {errors}"
+        ))
+    })?;
+    let (config, compact) = load_compact(path)?;
+    print_warnings(&config);
+    let conflicts = xds::renumbering_conflicts(&old, &config);
+    if !conflicts.is_empty() {
+        let mut message = format!(
+            "{path}: refused; nothing changed. Requests routed by the old and the new config \
+             overlap during an apply, so cluster numbers must keep their meaning ({} problem{}):",
+            conflicts.len(),
+            if conflicts.len() == 1 { "" } else { "s" }
+        );
+        for conflict in conflicts {
+            message.push_str(&format!("\n  - {conflict}"));
+        }
+        message.push_str(&format!(
+            "\nTo renumber anyway, regenerate into a new directory and restart Envoy from it \
+             (`model-router envoy {path} --xds-dir NEWDIR`)."
+        ));
+        return Err(Failure(message));
+    }
+    let invocation = invocation(argv);
+    let old_inputs = bootstrap::Inputs {
+        config: &old,
+        config_json: &state.config_json,
+        options: &state.options,
+        invocation: &invocation,
+    };
+    let new_inputs = bootstrap::Inputs {
+        config: &config,
+        config_json: &compact,
+        options: &state.options,
+        invocation: &invocation,
+    };
+    match xds::apply(&absolute, &old_inputs, &new_inputs).map_err(fail)? {
+        xds::Applied::Confirmed { changed } => {
+            println!(
+                "applied: Envoy runs the new config ({})",
+                changed_files(&changed)
+            )
+        }
+        xds::Applied::NotRunning { changed, why } => println!(
+            "written ({}); no Envoy answered ({why}): it loads them when it starts",
+            changed_files(&changed)
+        ),
+    }
+    Ok(())
+}
+
+fn changed_files(names: &[String]) -> String {
+    if names.is_empty() {
+        "no file changed".into()
+    } else {
+        format!("changed: {}", names.join(", "))
+    }
 }

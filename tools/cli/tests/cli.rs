@@ -363,7 +363,10 @@ fn envoy_emits_one_cluster_per_model_and_one_aggregate_per_pool_start() {
                     "{name}: HTTP/1.1"
                 );
                 assert!(block.contains("idle_timeout: 60s"), "{name}");
-                assert!(block.contains("max_retries: 100000"), "{name}");
+                assert!(
+                    block.contains("min_retry_concurrency: 1000\n"),
+                    "{name}: retry budget"
+                );
                 assert!(block.contains("per_connection_buffer_limit_bytes: 8454144"));
                 if model.endpoint.is_ip() {
                     assert!(block.contains("type: STATIC\n"), "{name}");
@@ -376,7 +379,10 @@ fn envoy_emits_one_cluster_per_model_and_one_aggregate_per_pool_start() {
             ClusterKind::Failover(order) => {
                 assert!(block.contains("lb_policy: CLUSTER_PROVIDED"), "{name}");
                 assert!(block.contains("name: envoy.clusters.aggregate"), "{name}");
-                assert!(block.contains("max_retries: 100000"), "{name}");
+                assert!(
+                    block.contains("min_retry_concurrency: 1000\n"),
+                    "{name}: retry budget"
+                );
                 let listed: Vec<String> = block
                     .lines()
                     .filter_map(|l| l.trim().strip_prefix("- mr.model."))
@@ -449,8 +455,13 @@ fn envoy_listener_hcm_and_local_replies_are_configured() {
         "use_remote_address: true",
         "envoy.access_loggers.stdout",
         "%REQ(X-MODEL-ROUTER-CLUSTER)%",
-        "%RESP(X-MODEL-ROUTER-MODEL)%",
-        "%RESP(X-MODEL-ROUTER-ATTEMPTS)%",
+        "%FILTER_STATE(wasm.model_router.decision:PLAIN)%",
+        "%FILTER_STATE(wasm.model_router.attempt:PLAIN)%",
+        "stats_config:",
+        "- tag_name: pool",
+        "- tag_name: strategy",
+        "- tag_name: model",
+        "- tag_name: model_router_cluster",
         "%RESPONSE_CODE%",
         "%RESPONSE_FLAGS%",
         "%DURATION%",
