@@ -475,7 +475,7 @@ def report(runs: dict, args, wall: float, out_dir: Path, png: Path) -> str:
         f"and token rate / (1+F(k-1))), `--output-tokens {OUTPUT_TOKENS}`; each request asks for "
         f"`max_tokens` uniformly in {MAX_TOKENS[0]}..{MAX_TOKENS[1]} (seeded), streamed with "
         "`stream_options.include_usage`.",
-        f"- Latency scenario: TTFT m1/m2/m3 = "
+        "- Latency scenario: TTFT m1/m2/m3 = "
         + " / ".join(str(SCENARIOS['latency']['config'][m]['ttft_ms']) for m in MODELS)
         + f" ms, {SCENARIOS['latency']['config']['m1']['tokens_per_sec']} tokens/s each. "
         "Throughput scenario: tokens/s m1/m2/m3 = "

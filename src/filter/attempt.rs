@@ -6,13 +6,12 @@ use super::host::{self, Buffer, Map};
 use super::live_store;
 use super::metrics::Metrics;
 use crate::access_log;
-use crate::attempt::{rewritten_length, AttemptInfo};
-use crate::cooldown::parse_retry_after_ms;
+use crate::attempt::{rewritten_length, AttemptRequestHead, UpstreamResponseHead};
 use crate::header_map;
 use crate::measure::AttemptMeter;
 use crate::measure::Record;
 use crate::prepared::Prepared;
-use crate::topology::{ATTEMPT_HEADER, METADATA_MODEL_KEY, METADATA_NAMESPACE};
+use crate::topology::{METADATA_MODEL_KEY, METADATA_NAMESPACE};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::ops::Range;
@@ -121,15 +120,9 @@ impl HttpContext for Attempt {
         // One host call for all headers. Every attempt sees the same header map, so the
         // attempt info stays in it for the next attempt.
         let raw = host::headers(Map::RequestHeaders).unwrap_or_default();
-        let mut info = AttemptInfo::default();
-        for (name, value) in header_map::pairs(&raw) {
-            if name == ATTEMPT_HEADER.as_bytes() {
-                info = std::str::from_utf8(value)
-                    .map_or_else(|_| AttemptInfo::default(), AttemptInfo::decode);
-            } else if name == b"x-envoy-attempt-count" {
-                self.attempt_count = Some(value.to_vec());
-            }
-        }
+        let head = AttemptRequestHead::read(header_map::pairs(&raw));
+        self.attempt_count = head.attempt_count.map(<[u8]>::to_vec);
+        let info = head.info;
         self.model = host_model();
         let Some(model_id) = self.model else {
             log::warn!("model-router: attempt to a host without model metadata");
@@ -208,18 +201,14 @@ impl HttpContext for Attempt {
 
     fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let raw = host::headers(Map::ResponseHeaders).unwrap_or_default();
-        let (mut status, mut event_stream, mut retry_after) = (0, false, None);
-        for (name, value) in header_map::pairs(&raw) {
-            let text = || std::str::from_utf8(value).ok();
-            match name {
-                b":status" => status = text().and_then(|s| s.parse().ok()).unwrap_or(0),
-                b"content-type" => event_stream = value.starts_with(b"text/event-stream"),
-                b"retry-after" => retry_after = text().and_then(parse_retry_after_ms),
-                _ => {}
-            }
-        }
+        let head = UpstreamResponseHead::read(header_map::pairs(&raw));
         self.measure(|meter, clock| {
-            meter.on_response_headers(status, event_stream, retry_after, clock.now())
+            meter.on_response_headers(
+                head.status,
+                head.event_stream,
+                head.retry_after_ms,
+                clock.now(),
+            )
         });
         if end_of_stream {
             self.measure(|meter, clock| meter.on_end_of_stream(clock.now()));

@@ -1,6 +1,6 @@
 import pytest
 
-from harness import CLI, SIM, WASM, Router, Sim
+from harness import CLI, SIM, WASM, Router, RouterXds, Sim
 
 
 def pytest_sessionstart(session):
@@ -24,19 +24,30 @@ def sims():
         sim.stop()
 
 
-@pytest.fixture
-def router(tmp_path):
-    """Factory for a router (generated config + real Envoy) in front of given sims."""
+def stopped_after_test(kind, tmp_path):
+    """A factory for `kind(tmp_path, models, pools, **kw)`; all it made are stopped after the test."""
     started = []
 
     def make(models, pools, **kw):
-        r = Router(tmp_path, models, pools, **kw)
+        r = kind(tmp_path, models, pools, **kw)
         started.append(r)
         return r
 
     yield make
     for r in started:
         r.stop()
+
+
+@pytest.fixture
+def router(tmp_path):
+    """Factory for a router (generated config + real Envoy) in front of given sims."""
+    yield from stopped_after_test(Router, tmp_path)
+
+
+@pytest.fixture
+def xds_router(tmp_path):
+    """Factory for a router run from `model-router envoy --xds-dir` (file-based xDS)."""
+    yield from stopped_after_test(RouterXds, tmp_path)
 
 
 @pytest.fixture

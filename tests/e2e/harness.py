@@ -149,6 +149,16 @@ class Envoy:
         body = {"model": model, "messages": [{"role": "user", "content": "hello"}], **extra}
         return self.post("/v1/chat/completions", body, timeout=timeout)
 
+    def stream_chat(self, model: str) -> str:
+        """One streamed chat completion (with usage), read to the end; returns the serving model."""
+        body = {"model": model, "stream": True, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "hi"}]}
+        with self.post("/v1/chat/completions", body, stream=True, timeout=20) as resp:
+            assert resp.status_code == 200, resp.text
+            for _ in resp.iter_lines():
+                pass
+            return resp.headers["x-model-router-model"]
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()

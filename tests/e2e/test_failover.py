@@ -2,7 +2,6 @@
 import time
 
 import pytest
-import requests
 
 
 def body_model(sim) -> str:

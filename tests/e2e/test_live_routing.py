@@ -4,20 +4,8 @@ import collections
 import requests
 
 
-def stream(router, model: str) -> str:
-    """One streamed chat completion, read to the end; returns the model that served it."""
-    with router.envoy.post("/v1/chat/completions",
-                           {"model": model, "stream": True, "stream_options": {"include_usage": True},
-                            "messages": [{"role": "user", "content": "hi"}]},
-                           stream=True, timeout=20) as resp:
-        assert resp.status_code == 200, resp.text
-        for _ in resp.iter_lines():
-            pass
-        return resp.headers["x-model-router-model"]
-
-
 def served(router, model: str, n: int) -> collections.Counter:
-    return collections.Counter(stream(router, model) for _ in range(n))
+    return collections.Counter(router.envoy.stream_chat(model) for _ in range(n))
 
 
 def status(router) -> dict:
@@ -53,7 +41,7 @@ def test_routing_follows_a_speed_swap_at_runtime(sims, router):
     r.sims["steady"].set(ttft_ms=30)
     recent = collections.deque(maxlen=10)
     for _ in range(60):
-        recent.append(stream(r, "default:latency"))
+        recent.append(r.envoy.stream_chat("default:latency"))
         if len(recent) == 10 and recent.count("steady") >= 8:
             break
     assert recent.count("steady") >= 8, list(recent)

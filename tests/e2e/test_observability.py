@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import requests
 
@@ -53,16 +52,6 @@ def wait_for_access_lines(router, n: int) -> list[str]:
                       f"{n} access log lines")
 
 
-def stream_chat(router, model: str):
-    with router.envoy.post("/v1/chat/completions",
-                           {"model": model, "stream": True, "stream_options": {"include_usage": True},
-                            "messages": [{"role": "user", "content": "hi"}]},
-                           stream=True, timeout=20) as resp:
-        assert resp.status_code == 200, resp.text
-        for _ in resp.iter_lines():
-            pass
-
-
 def test_access_log_names_pool_strategy_first_model_and_serving_attempt(trio):
     trio.sims["m1"].set(fail="503")
     r = trio.envoy.chat("default")
@@ -97,8 +86,8 @@ def test_model_names_with_dots_colons_and_slashes_are_exact_prometheus_labels(si
             assert value(before, "model_router_picks", pool="team.a", strategy=strategy, model=label) == 0
 
     for _ in range(3):
-        stream_chat(r, "team.a")
-    stream_chat(r, "qwen:7b/chat")
+        r.envoy.stream_chat("team.a")
+    r.envoy.stream_chat("qwen:7b/chat")
     dotted.set(fail="503")
     assert r.envoy.chat("team.a").headers["x-model-router-model"] == "qwen:7b/chat"
 
@@ -175,7 +164,7 @@ def test_dashboard_only_queries_metrics_and_labels_a_live_router_exports(trio):
     trio.sims["m1"].set(fail="503")
     for model in ("default", "default:latency", "m2"):
         trio.envoy.chat(model)
-    stream_chat(trio, "default:throughput")
+    trio.envoy.stream_chat("default:throughput")
     samples = scrape(trio)
     labels_of: dict[str, set[str]] = {}
     for name, labels, _ in samples:

@@ -3,24 +3,9 @@
 import json
 import threading
 
-import pytest
 import requests
 
-from harness import RouterXds, sim_config
-
-
-@pytest.fixture
-def xds_router(tmp_path):
-    started = []
-
-    def make(models, pools, **kw):
-        r = RouterXds(tmp_path, models, pools, **kw)
-        started.append(r)
-        return r
-
-    yield make
-    for r in started:
-        r.stop()
+from harness import sim_config
 
 
 def streamed(session, r, model: str) -> tuple[str, bytes]:

@@ -1,5 +1,4 @@
 """What the router answers itself: errors in OpenAI's shape, the model list, pass-through."""
-import socket
 
 import pytest
 import requests

@@ -28,17 +28,6 @@ def replicas(tmp_path):
         r.stop()
 
 
-def stream(r, model: str) -> str:
-    with r.envoy.post("/v1/chat/completions",
-                      {"model": model, "stream": True, "stream_options": {"include_usage": True},
-                       "messages": [{"role": "user", "content": "hi"}]},
-                      stream=True, timeout=20) as resp:
-        assert resp.status_code == 200, resp.text
-        for _ in resp.iter_lines():
-            pass
-        return resp.headers["x-model-router-model"]
-
-
 def status(r) -> dict:
     models = requests.get(f"{r.envoy.url}/model-router/status", timeout=5,
                           headers={"connection": "close"}).json()["models"]
@@ -51,8 +40,8 @@ def test_each_replica_learns_the_fast_model_from_its_own_traffic(sims, replicas)
     a, b = replicas([quick, steady], {"default": ["steady", "quick"]})
 
     for _ in range(4):  # cold start: a measures both models
-        stream(a, "default:latency")
-    picks_a = collections.Counter(stream(a, "default:latency") for _ in range(20))
+        a.envoy.stream_chat("default:latency")
+    picks_a = collections.Counter(a.envoy.stream_chat("default:latency") for _ in range(20))
     assert picks_a["quick"] >= 16, picks_a
     assert status(a)["quick"]["samples"] > 0
 
@@ -60,8 +49,8 @@ def test_each_replica_learns_the_fast_model_from_its_own_traffic(sims, replicas)
     assert {m["samples"] for m in status(b).values()} == {0}, status(b)
     learned_by_a = {name: m["samples"] for name, m in status(a).items()}
     for _ in range(4):
-        stream(b, "default:latency")
-    picks_b = collections.Counter(stream(b, "default:latency") for _ in range(20))
+        b.envoy.stream_chat("default:latency")
+    picks_b = collections.Counter(b.envoy.stream_chat("default:latency") for _ in range(20))
     assert picks_b["quick"] >= 16, picks_b
     # ...and b's traffic taught a nothing either.
     assert {name: m["samples"] for name, m in status(a).items()} == learned_by_a

@@ -224,16 +224,6 @@ def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
     return width, height, pixels
 
 
-def streamed(router, model: str):
-    with router.envoy.post("/v1/chat/completions",
-                           {"model": model, "stream": True, "stream_options": {"include_usage": True},
-                            "messages": [{"role": "user", "content": "hi"}]},
-                           stream=True, timeout=20) as resp:
-        assert resp.status_code == 200, resp.text
-        for _ in resp.iter_lines():
-            pass
-
-
 def status(router) -> dict:
     # A new connection each time, so either Envoy worker may answer.
     return requests.get(f"{router.envoy.url}/model-router/status", timeout=5,
@@ -249,10 +239,10 @@ def busy_router(sims, router):
     r = router([fast, balanced, big], {"default": ["big", "balanced", "fast"]})
     sent = {"fast": 0, "balanced": 0, "big": 0}
     for model in ("fast", "balanced", "big", "fast", "balanced", "big", "fast"):
-        streamed(r, model)
+        r.envoy.stream_chat(model)
         sent[model] += 1
     for _ in range(3):
-        streamed(r, "default")  # failover: big is first in the pool
+        r.envoy.stream_chat("default")  # failover: big is first in the pool
         sent["big"] += 1
     return r, sent
 
@@ -337,7 +327,7 @@ def test_page_follows_live_traffic_and_screenshot_is_not_blank(busy_router, tmp_
         deadline = time.monotonic() + 120
         while not stop.is_set() and time.monotonic() < deadline:
             for model in ("default:latency", "default:throughput", "fast"):
-                streamed(r, model)
+                r.envoy.stream_chat(model)
 
     browser = Browser(tmp_path, 1180, 490)
     worker = threading.Thread(target=traffic, daemon=True)

@@ -674,11 +674,12 @@ def report_block(outcomes: list[Outcome], form: Form, command: str, wall: float,
     return "\n".join(lines) + "\n"
 
 
-def write_report(path: Path, block: str):
-    text = path.read_text() if path.exists() else "# Reliability\n\n" + BEGIN + "\n" + END + "\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
+def write_report(path: Path, block: str, begin: str = BEGIN, end: str = END):
+    """Replaces the generated block between `begin` and `end` (markers included in `block`)."""
+    text = path.read_text() if path.exists() else "# Reliability\n\n" + begin + "\n" + end + "\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
         text = head + block.rstrip("\n") + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block

@@ -286,17 +286,6 @@ def report(result: dict, command: str, wall: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_block(path: Path, block: str):
-    text = path.read_text()
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0, help="how long the load runs (default 10)")
@@ -316,7 +305,7 @@ def main(argv=None):
     if args.json != "-":
         Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
     if args.out != "-":
-        write_block(Path(args.out), block)
+        faults.write_report(Path(args.out), block, BEGIN, END)
         print(f"wrote {args.out}")
     ok, problems = verdict(result)
     if not ok:

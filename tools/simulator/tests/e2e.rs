@@ -16,6 +16,19 @@ struct Sim {
 }
 
 impl Sim {
+    /// A model that answers at once, `output_tokens` tokens at 1000 tokens/s.
+    fn fast(output_tokens: u32) -> Sim {
+        let tokens = output_tokens.to_string();
+        Sim::start(&[
+            "--ttft-ms",
+            "0",
+            "--tokens-per-sec",
+            "1000",
+            "--output-tokens",
+            &tokens,
+        ])
+    }
+
     fn start(args: &[&str]) -> Sim {
         let mut child = Command::new(env!("CARGO_BIN_EXE_model-sim"))
             .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
@@ -117,14 +130,7 @@ fn events(body: &str) -> Vec<String> {
 
 #[test]
 fn streamed_chat_sends_role_tokens_finish_usage_and_done() {
-    let sim = Sim::start(&[
-        "--ttft-ms",
-        "0",
-        "--tokens-per-sec",
-        "1000",
-        "--output-tokens",
-        "3",
-    ]);
+    let sim = Sim::fast(3);
     let body = json!({"model": "asked", "stream": true, "stream_options": {"include_usage": true}});
     let resp = request(&sim.main, "POST", "/v1/chat/completions", &body.to_string());
     assert_eq!(resp.status, 200);
@@ -166,14 +172,7 @@ fn named_events(body: &str) -> Vec<(String, Value)> {
 
 #[test]
 fn streamed_responses_send_typed_events_deltas_and_completed_without_done() {
-    let sim = Sim::start(&[
-        "--ttft-ms",
-        "0",
-        "--tokens-per-sec",
-        "1000",
-        "--output-tokens",
-        "3",
-    ]);
+    let sim = Sim::fast(3);
     let body = json!({"model": "asked", "stream": true, "input": "a b"});
     let resp = request(&sim.main, "POST", "/v1/responses", &body.to_string());
     assert_eq!(resp.status, 200);
@@ -199,14 +198,7 @@ fn streamed_responses_send_typed_events_deltas_and_completed_without_done() {
 
 #[test]
 fn forced_tool_choice_answers_with_a_tool_call_streamed_or_not() {
-    let sim = Sim::start(&[
-        "--ttft-ms",
-        "0",
-        "--tokens-per-sec",
-        "1000",
-        "--output-tokens",
-        "2",
-    ]);
+    let sim = Sim::fast(2);
     let tools = json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]);
     let plain = json!({"model": "m", "tools": tools, "tool_choice": "required"});
     let v = request(
