@@ -600,6 +600,8 @@ def main():
                     help="run only these runs, e.g. latency/router (for tuning; the report then "
                          "covers only them)")
     ap.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--dump-records", action="store_true",
+                    help="also write every run's per-request records to routing-records.json (for tuning)")
     args = ap.parse_args()
     if args.duration is None:
         args.duration = 8.0 if args.quick else 40.0
@@ -624,7 +626,13 @@ def main():
                   f"m3>m1 after {fmt_follow(s['overtake'])}, misrouted {s['misrouted']}, "
                   f"sims saw {run['sim_counts']}", flush=True)
     wall = time.monotonic() - began
-    plot(runs, png, args.quick)
+    if args.dump_records:
+        dump = [{k: v for k, v in run.items()} for run in runs.values()]
+        (out_dir / "routing-records.json").write_text(json.dumps(dump))
+    if len(runs) == len(SCENARIOS) * len(POLICIES):
+        plot(runs, png, args.quick)
+    else:
+        print("plot skipped: it needs every scenario and policy (--only was given)")
     print(report(runs, args, wall, out_dir, png))
     print(f"wrote {out_dir / 'routing.md'} and {png} in {wall:.0f} s")
 

@@ -91,8 +91,8 @@ pub struct Settings {
     pub passthrough_model: Option<ModelId>,
     /// Live stats lose half their weight in this time: old numbers fade.
     pub stats_half_life_ms: u64,
-    /// How much each in-flight request inflates a model's expected TTFT (and deflates its
-    /// tokens/s) when ranking, so the leader does not take all traffic.
+    /// How much each in-flight request is assumed to inflate a model's TTFT (and deflate its
+    /// tokens/s) until the model's own samples give a fitted slope; 0 turns load awareness off.
     pub load_factor: f64,
     /// Share of `:latency` / `:throughput` picks that probe models with no or stale data.
     pub explore_share: f64,

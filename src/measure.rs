@@ -4,8 +4,9 @@
 //! to record. Failures count against the model and never as fast samples: an attempt that
 //! fails after `t` ms without a first token records "TTFT ≥ t" (censored) and an error.
 //!
-//! Samples are normalised to an idle model: a TTFT measured while `k` other requests ran on
-//! the model is divided by `1 + load_factor × k` (tokens/s multiplied). Ranking multiplies
+//! Times and rates are reported as measured, with the number of other requests that were in
+//! flight on the model when the attempt started: the stats turn them into what an idle model
+//! would show, with the model's own fitted load slope (`stats::LoadFit`). Ranking multiplies
 //! the current load back in, so load is counted once, at decision time, and a model is not
 //! penalised twice for traffic it was already carrying when it was measured.
 
@@ -34,8 +35,8 @@ pub enum Record {
 #[derive(Debug, Clone)]
 pub struct AttemptMeter {
     started_ms: u64,
-    /// `1 + load_factor × other requests in flight` when the attempt started.
-    load: f64,
+    /// Other requests in flight on the model when the attempt started.
+    others: u32,
     status: Option<u32>,
     streaming: bool,
     scanner: SseScanner,
@@ -52,15 +53,11 @@ pub fn is_model_failure(status: u32) -> bool {
 }
 
 impl AttemptMeter {
-    /// `load` is `1 + load_factor × other requests in flight on the model`.
-    pub fn start(now_ms: u64, load: f64) -> Self {
+    /// `others`: requests in flight on the model besides this one.
+    pub fn start(now_ms: u64, others: u32) -> Self {
         AttemptMeter {
             started_ms: now_ms,
-            load: if load.is_finite() && load >= 1.0 {
-                load
-            } else {
-                1.0
-            },
+            others,
             status: None,
             streaming: false,
             scanner: SseScanner::new(),
@@ -72,9 +69,13 @@ impl AttemptMeter {
         }
     }
 
-    /// Time since the start, normalised to an idle model.
+    /// Other requests in flight on the model when the attempt started; the records' load.
+    pub fn others(&self) -> u32 {
+        self.others
+    }
+
     fn elapsed(&self, now_ms: u64) -> u64 {
-        (now_ms.saturating_sub(self.started_ms) as f64 / self.load).round() as u64
+        now_ms.saturating_sub(self.started_ms)
     }
 
     pub fn on_response_headers(
@@ -163,8 +164,7 @@ impl AttemptMeter {
         let first = self.first_token_ms?;
         let tokens = self.completion_tokens.unwrap_or(self.output_events);
         let span_ms = now_ms.saturating_sub(first);
-        (tokens >= 2 && span_ms > 0)
-            .then(|| (tokens - 1) as f64 * 1000.0 / span_ms as f64 * self.load)
+        (tokens >= 2 && span_ms > 0).then(|| (tokens - 1) as f64 * 1000.0 / span_ms as f64)
     }
 
     /// Whether the attempt is over without a normal end, so [`Self::on_done`] will judge it.
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn streamed_success_records_ttft_then_decode_rate() {
-        let mut m = AttemptMeter::start(1000, 1.0);
+        let mut m = AttemptMeter::start(1000, 0);
         assert_eq!(m.on_response_headers(200, true, None, 1010), None);
         let role =
             "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n";
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn chunks_after_the_first_token_need_no_clock() {
-        let mut m = AttemptMeter::start(0, 1.0);
+        let mut m = AttemptMeter::start(0, 0);
         m.on_response_headers(200, true, None, 0);
         m.on_body_chunk(event("a").as_bytes(), || 10);
         let read = std::cell::Cell::new(false);
@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn usage_completion_tokens_beat_event_counts() {
-        let mut m = AttemptMeter::start(0, 1.0);
+        let mut m = AttemptMeter::start(0, 0);
         m.on_response_headers(200, true, None, 0);
         m.on_body_chunk(event("abc").as_bytes(), || 100);
         m.on_body_chunk(
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn streamed_responses_api_feeds_ttft_and_decode_rate() {
-        let mut m = AttemptMeter::start(0, 1.0);
+        let mut m = AttemptMeter::start(0, 0);
         m.on_response_headers(200, true, None, 0);
         let created = "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"output\":[],\"usage\":null}}\n\n";
         assert_eq!(m.on_body_chunk(created.as_bytes(), || 5), None);
@@ -296,7 +296,7 @@ mod tests {
             ("500", 500, None),
         ];
         for (name, status, retry_after) in cases {
-            let mut m = AttemptMeter::start(0, 1.0);
+            let mut m = AttemptMeter::start(0, 0);
             let r = m.on_response_headers(*status, false, *retry_after, 7);
             assert_eq!(
                 r,
@@ -313,7 +313,7 @@ mod tests {
 
     #[test]
     fn no_response_or_cut_stream_fails_the_attempt() {
-        let mut refused = AttemptMeter::start(0, 1.0);
+        let mut refused = AttemptMeter::start(0, 0);
         assert!(matches!(
             refused.on_done(3, false),
             Some(Record::Failed {
@@ -322,7 +322,7 @@ mod tests {
                 ..
             })
         ));
-        let mut cut = AttemptMeter::start(0, 1.0);
+        let mut cut = AttemptMeter::start(0, 0);
         cut.on_response_headers(200, true, None, 5);
         cut.on_body_chunk(event("x").as_bytes(), || 50);
         assert!(matches!(
@@ -336,9 +336,9 @@ mod tests {
 
     #[test]
     fn a_client_that_goes_away_says_nothing_about_the_model() {
-        let mut waiting = AttemptMeter::start(0, 1.0);
+        let mut waiting = AttemptMeter::start(0, 0);
         assert_eq!(waiting.on_done(1000, true), None);
-        let mut streaming = AttemptMeter::start(0, 1.0);
+        let mut streaming = AttemptMeter::start(0, 0);
         streaming.on_response_headers(200, true, None, 5);
         streaming.on_body_chunk(event("x").as_bytes(), || 50);
         assert!(streaming.unfinished());
@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn error_event_mid_stream_is_a_failure() {
-        let mut m = AttemptMeter::start(0, 1.0);
+        let mut m = AttemptMeter::start(0, 0);
         m.on_response_headers(200, true, None, 1);
         m.on_body_chunk(event("x").as_bytes(), || 10);
         m.on_body_chunk(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", || 20);
@@ -362,7 +362,7 @@ mod tests {
 
     #[test]
     fn non_streamed_success_is_a_healthy_outcome_without_samples() {
-        let mut m = AttemptMeter::start(0, 1.0);
+        let mut m = AttemptMeter::start(0, 0);
         assert_eq!(m.on_response_headers(200, false, None, 300), None);
         assert!(!m.wants_body());
         assert_eq!(
@@ -375,25 +375,24 @@ mod tests {
     }
 
     #[test]
-    fn samples_taken_under_load_are_normalised_to_an_idle_model() {
-        // Two others in flight with load_factor 0.5: load 2.
-        let mut m = AttemptMeter::start(0, 2.0);
+    fn samples_are_reported_as_measured_with_the_load_they_were_taken_under() {
+        let mut m = AttemptMeter::start(0, 2);
         m.on_response_headers(200, true, None, 1);
         assert_eq!(
             m.on_body_chunk(event("a").as_bytes(), || 400),
-            Some(Record::FirstToken { ttft_ms: 200 })
+            Some(Record::FirstToken { ttft_ms: 400 })
         );
         m.on_body_chunk(event("b").as_bytes(), || 500);
         m.on_body_chunk(event("c").as_bytes(), || 600);
-        // 2 tokens after the first in 200 ms = 10/s measured, 20/s idle.
+        // 2 tokens after the first in 200 ms.
         assert_eq!(
             m.on_end_of_stream(600),
             Some(Record::Completed {
-                tokens_per_sec: Some(20.0),
+                tokens_per_sec: Some(10.0),
                 ok: true
             })
         );
-        assert_eq!(AttemptMeter::start(0, f64::NAN).elapsed(10), 10);
+        assert_eq!(m.others(), 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::body_scan::json_string;
 use crate::config::{ModelId, RouterConfig};
 use crate::cooldown::CooldownPolicy;
 use crate::resolve::{RouteDecision, Target};
-use crate::stats::DecayPolicy;
+use crate::stats::StatsPolicy;
 use crate::strategy::RankPolicy;
 use crate::topology;
 
@@ -16,7 +16,7 @@ pub struct Prepared {
     pool_clusters: Vec<Vec<String>>,
     pub models_list_body: String,
     pub cooldown_policy: CooldownPolicy,
-    pub decay_policy: DecayPolicy,
+    pub stats_policy: StatsPolicy,
     pub rank_policy: RankPolicy,
     pub passthrough_cluster: Option<String>,
 }
@@ -82,11 +82,11 @@ impl Prepared {
                 base_ms: config.settings.cooldown_base_ms,
                 max_ms: config.settings.cooldown_max_ms,
             },
-            decay_policy: DecayPolicy {
+            stats_policy: StatsPolicy {
                 half_life_ms: config.settings.stats_half_life_ms,
+                load_prior: config.settings.load_factor,
             },
             rank_policy: RankPolicy {
-                load_factor: config.settings.load_factor,
                 explore_share: config.settings.explore_share,
                 stale_after_ms: config.settings.stats_half_life_ms,
                 ..RankPolicy::DEFAULT

@@ -7,19 +7,29 @@
 //! fresh sample then mostly replaces them; under steady traffic the mean covers about the
 //! last half-life of samples. The weight tells callers how much recent evidence there is.
 //!
+//! TTFT and tokens/s are kept as an idle model would show them. How much a model slows down
+//! per request it is already serving differs between servers (a batching server barely, a
+//! single-slot one fully), so each model's load slope is fitted from its own samples and the
+//! request count each was taken under (see [`LoadFit`]); `load_prior` stands in until there
+//! is evidence.
+//!
 //! Also here: the in-flight request counter per model, for load-aware ranking.
 
 /// Time is milliseconds since the Unix epoch throughout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DecayPolicy {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatsPolicy {
     pub half_life_ms: u64,
+    /// A model's load slope before its own samples say otherwise; 0 turns load awareness off.
+    pub load_prior: f64,
 }
 
 pub const DEFAULT_HALF_LIFE_MS: u64 = 30_000;
+pub const DEFAULT_LOAD_PRIOR: f64 = 0.5;
 
-impl DecayPolicy {
-    pub const DEFAULT: DecayPolicy = DecayPolicy {
+impl StatsPolicy {
+    pub const DEFAULT: StatsPolicy = StatsPolicy {
         half_life_ms: DEFAULT_HALF_LIFE_MS,
+        load_prior: DEFAULT_LOAD_PRIOR,
     };
 
     /// The factor old weight keeps after `elapsed_ms`.
@@ -34,7 +44,7 @@ impl DecayPolicy {
     }
 }
 
-impl Default for DecayPolicy {
+impl Default for StatsPolicy {
     fn default() -> Self {
         Self::DEFAULT
     }
@@ -45,6 +55,248 @@ impl Default for DecayPolicy {
 /// that breaks early must not look fast because it broke early.
 pub const CENSORED_PENALTY: f64 = 1.5;
 
+/// A sample at least this many times above or below a series' mean is a surprise, unless the
+/// series' own spread says such deviations are normal for this model (see [`Level`]).
+pub const SHIFT_RATIO: f64 = 2.0;
+
+/// How many spreads away from the mean a sample must be to surprise.
+const SHIFT_SPREADS: f64 = 3.0;
+
+/// Whether a series is a cost (TTFT: grows with load) or a rate (tokens/s: falls with load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Series {
+    Cost,
+    Rate,
+}
+
+impl Series {
+    /// The sample as the model would show it idle, given `load = 1 + slope × others`.
+    fn idle(self, sample: f64, load: f64) -> f64 {
+        match self {
+            Series::Cost => sample / load,
+            Series::Rate => sample * load,
+        }
+    }
+
+    /// The quantity that grows linearly with load: the cost itself, or time per token.
+    fn linear(self, sample: f64) -> Option<f64> {
+        match self {
+            Series::Cost => Some(sample),
+            Series::Rate => (sample > 0.0).then(|| 1.0 / sample),
+        }
+    }
+}
+
+/// Bounds of a fitted load slope. The floor keeps some load awareness (no herding onto a
+/// leader whose slowdown has not shown yet); the ceiling bounds one bad fit.
+pub const MIN_LOAD_SLOPE: f64 = 0.05;
+pub const MAX_LOAD_SLOPE: f64 = 4.0;
+
+/// Evidence the prior counts as, in units of "samples × variance of the load": a fit needs
+/// samples taken under different loads before it outweighs the prior.
+const PRIOR_EVIDENCE: f64 = 4.0;
+
+/// A weighted least-squares line `y = a + c × k` through a series' samples, `k` being the other
+/// requests in flight on the model when the sample's attempt started and `y` the series'
+/// [`Series::linear`] quantity; the load slope is `c / a`. The sums fade with time like the
+/// means, so the fit follows a server whose behaviour changes, and surprising samples (level
+/// shifts, outliers) stay out of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadFit {
+    pub w: f32,
+    pub k: f32,
+    pub kk: f32,
+    pub y: f32,
+    pub ky: f32,
+}
+
+impl LoadFit {
+    fn add(&mut self, k: f64, y: f64) {
+        let add = |sum: &mut f32, x: f64| *sum = (f64::from(*sum) + x) as f32;
+        add(&mut self.w, 1.0);
+        add(&mut self.k, k);
+        add(&mut self.kk, k * k);
+        add(&mut self.y, y);
+        add(&mut self.ky, k * y);
+    }
+
+    /// The level moved by `factor`: so did every sample's `y`, as far as the slope is concerned.
+    fn rescale(&mut self, factor: f64) {
+        if factor.is_finite() && factor > 0.0 {
+            self.y = (f64::from(self.y) * factor) as f32;
+            self.ky = (f64::from(self.ky) * factor) as f32;
+        }
+    }
+
+    fn decay(&mut self, factor: f64) {
+        for sum in [
+            &mut self.w,
+            &mut self.k,
+            &mut self.kk,
+            &mut self.y,
+            &mut self.ky,
+        ] {
+            *sum = (f64::from(*sum) * factor) as f32;
+        }
+    }
+
+    /// The fitted slope, shrunk towards `prior` by how little the samples' loads varied.
+    pub fn slope(&self, prior: f64) -> f64 {
+        if prior <= 0.0 || prior.is_nan() {
+            return 0.0;
+        }
+        let prior = prior.clamp(MIN_LOAD_SLOPE, MAX_LOAD_SLOPE);
+        let w = f64::from(self.w);
+        if w <= 0.0 {
+            return prior;
+        }
+        let (k, y) = (f64::from(self.k) / w, f64::from(self.y) / w);
+        let var_k = f64::from(self.kk) / w - k * k;
+        let evidence = w * var_k;
+        if !(evidence > 1e-6 && y > 0.0) {
+            return prior;
+        }
+        let c = (f64::from(self.ky) / w - k * y) / var_k;
+        let a = y - c * k;
+        let fitted = if a > 0.0 { c / a } else { MAX_LOAD_SLOPE };
+        let fitted = if fitted.is_finite() {
+            fitted.clamp(MIN_LOAD_SLOPE, MAX_LOAD_SLOPE)
+        } else {
+            prior
+        };
+        (evidence * fitted + PRIOR_EVIDENCE * prior) / (evidence + PRIOR_EVIDENCE)
+    }
+}
+
+/// A mean that also notices when its level has moved.
+///
+/// A capped mean moves 1/(MAX_WEIGHT + 1) of the way per sample, so a model that became three
+/// times slower needs about ten samples to look it; ten samples of a slow model take seconds
+/// and keep traffic on it meanwhile. So each series also keeps its typical deviation (`spread`,
+/// a mean of `|ln(sample / mean)|`) and the last surprising sample. Two surprises in a row on
+/// the same side are read as a level shift: the mean becomes their average and its weight 2,
+/// so later samples refine it quickly. One surprise alone (an outlier) moves the mean by its
+/// usual share. A model whose samples are naturally spread (long and short prompts mixed)
+/// needs a proportionally larger surprise, so its mean does not flip between the two.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Level {
+    /// As an idle model would show it.
+    pub mean: f32,
+    pub weight: f32,
+    /// Mean absolute deviation of `ln(sample / mean)`.
+    pub spread: f32,
+    /// The last sample, if it was a surprise; 0 otherwise.
+    pub surprise: f32,
+    pub fit: LoadFit,
+}
+
+impl Level {
+    /// A measured sample, taken while `others` other requests ran on the model.
+    fn record(&mut self, series: Series, sample: f64, others: u32, prior: f64) {
+        let k = f64::from(others);
+        let load = 1.0 + self.fit.slope(prior) * k;
+        match self.fold(series.idle(sample, load)) {
+            Folded::Typical => {
+                if let Some(y) = series.linear(sample) {
+                    self.fit.add(k, y);
+                }
+            }
+            Folded::Outlier => {}
+            Folded::Shift(factor) => self.fit.rescale(match series {
+                Series::Cost => factor,
+                Series::Rate => 1.0 / factor,
+            }),
+        }
+    }
+
+    /// The load `1 + slope × others` a sample taken under `others` was measured at.
+    fn load(&self, others: u32, prior: f64) -> f64 {
+        1.0 + self.fit.slope(prior) * f64::from(others)
+    }
+
+    /// Folds a value already expressed for an idle model.
+    fn fold(&mut self, x: f64) -> Folded {
+        let mean = f64::from(self.mean);
+        let deviation = if self.weight > 0.0 && mean > 0.0 && x > 0.0 {
+            (x / mean).ln()
+        } else {
+            0.0
+        };
+        let threshold = SHIFT_RATIO.ln().max(SHIFT_SPREADS * f64::from(self.spread));
+        if deviation.abs() <= threshold {
+            self.fold_spread(deviation.abs());
+            mix(&mut self.mean, &mut self.weight, x);
+            self.surprise = 0.0;
+            return Folded::Typical;
+        }
+        let previous = f64::from(self.surprise);
+        if previous > 0.0 && (previous > mean) == (deviation > 0.0) {
+            // The spread is left alone: these deviations came from the shift, not from noise.
+            let shifted = (previous + x) / 2.0;
+            self.mean = shifted as f32;
+            self.weight = 2.0;
+            self.surprise = 0.0;
+            Folded::Shift(shifted / mean)
+        } else {
+            // Capped, so one wild outlier does not make every later shift look like noise.
+            self.fold_spread(threshold);
+            mix(&mut self.mean, &mut self.weight, x);
+            self.surprise = x as f32;
+            Folded::Outlier
+        }
+    }
+
+    fn fold_spread(&mut self, deviation: f64) {
+        let w = f64::from(self.weight).min(MAX_WEIGHT);
+        self.spread = ((f64::from(self.spread) * w + deviation) / (w + 1.0)) as f32;
+    }
+
+    fn known(&self) -> Option<f64> {
+        (self.weight > 0.0).then_some(f64::from(self.mean))
+    }
+
+    fn decay(&mut self, factor: f64) {
+        self.weight = (f64::from(self.weight) * factor) as f32;
+        self.fit.decay(factor);
+    }
+
+    fn floats(&self) -> [f32; LEVEL_FLOATS] {
+        let f = &self.fit;
+        [
+            self.mean,
+            self.weight,
+            self.spread,
+            self.surprise,
+            f.w,
+            f.k,
+            f.kk,
+            f.y,
+            f.ky,
+        ]
+    }
+
+    fn from_floats(v: [f32; LEVEL_FLOATS]) -> Self {
+        let [mean, weight, spread, surprise, w, k, kk, y, ky] = v;
+        Level {
+            mean,
+            weight,
+            spread,
+            surprise,
+            fit: LoadFit { w, k, kk, y, ky },
+        }
+    }
+}
+
+const LEVEL_FLOATS: usize = 9;
+
+enum Folded {
+    Typical,
+    /// Surprising, not (yet) confirmed by a second surprise.
+    Outlier,
+    /// A level shift: the mean moved by this factor.
+    Shift(f64),
+}
+
 /// What shared data holds for one model. Floats are `f32` so a record stays small; the
 /// arithmetic is done in `f64`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -53,10 +305,8 @@ pub struct ModelStats {
     pub updated_ms: u64,
     /// Samples recorded of any kind, never decayed.
     pub samples: u64,
-    pub ttft_ms: f32,
-    pub ttft_weight: f32,
-    pub tokens_per_sec: f32,
-    pub tps_weight: f32,
+    pub ttft: Level,
+    pub tokens_per_sec: Level,
     /// Share of failed attempts, 0..=1.
     pub error_rate: f32,
     pub error_weight: f32,
@@ -65,7 +315,7 @@ pub struct ModelStats {
 /// The stats as of a given time, for ranking.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StatsView {
-    /// `None` until measured.
+    /// `None` until measured; as an idle model would show them.
     pub ttft_ms: Option<f64>,
     pub tokens_per_sec: Option<f64>,
     /// 0 while nothing is known.
@@ -73,18 +323,29 @@ pub struct StatsView {
     /// Evidence behind the means, decayed to the time of the view.
     pub weight_ttft: f64,
     pub weight_tps: f64,
+    /// How much each request in flight slows the model: TTFT grows by `1 + slope × n`,
+    /// tokens/s falls by it.
+    pub load_slope_ttft: f64,
+    pub load_slope_tps: f64,
     /// Time since the last update; `None` if never updated.
     pub age_ms: Option<u64>,
     pub samples: u64,
 }
 
-pub const ENCODED_LEN: usize = 41;
-const VERSION: u8 = 1;
+pub const ENCODED_LEN: usize = 17 + 4 * (2 * LEVEL_FLOATS + 2);
+const VERSION: u8 = 2;
+/// Records written before level tracking and load fitting (version 1) are still read, so an
+/// upgrade in place keeps its numbers.
+const LEGACY_LEN: usize = 41;
+const LEGACY_VERSION: u8 = 1;
 
 impl ModelStats {
-    pub fn record_ttft(&mut self, ttft_ms: u64, now_ms: u64, policy: DecayPolicy) {
+    /// A first token `ttft_ms` after the attempt started, with `others` other requests then in
+    /// flight on the model.
+    pub fn record_ttft(&mut self, ttft_ms: u64, others: u32, now_ms: u64, policy: StatsPolicy) {
         self.advance(now_ms, policy);
-        mix(&mut self.ttft_ms, &mut self.ttft_weight, ttft_ms as f64);
+        self.ttft
+            .record(Series::Cost, ttft_ms as f64, others, policy.load_prior);
         self.count();
     }
 
@@ -92,28 +353,45 @@ impl ModelStats {
     ///
     /// Without an earlier TTFT there is no mean to compare with, and a quick failure would
     /// become the model's only, flattering, TTFT; so it is then not recorded here (the
-    /// failure still counts through [`Self::record_outcome`] and the cooldown).
-    pub fn record_censored_ttft(&mut self, at_least_ms: u64, now_ms: u64, policy: DecayPolicy) {
-        if self.ttft_weight <= 0.0 {
+    /// failure still counts through [`Self::record_outcome`] and the cooldown). It is no
+    /// measurement of the load slope either.
+    pub fn record_censored_ttft(
+        &mut self,
+        at_least_ms: u64,
+        others: u32,
+        now_ms: u64,
+        policy: StatsPolicy,
+    ) {
+        if self.ttft.weight <= 0.0 {
             return;
         }
-        let value = (at_least_ms as f64).max(f64::from(self.ttft_ms)) * CENSORED_PENALTY;
+        let idle = at_least_ms as f64 / self.ttft.load(others, policy.load_prior);
+        let value = idle.max(f64::from(self.ttft.mean)) * CENSORED_PENALTY;
         self.advance(now_ms, policy);
-        mix(&mut self.ttft_ms, &mut self.ttft_weight, value);
+        if let Folded::Shift(factor) = self.ttft.fold(value) {
+            self.ttft.fit.rescale(factor);
+        }
         self.count();
     }
 
     /// Negative or non-finite rates are ignored.
-    pub fn record_tokens_per_sec(&mut self, tps: f64, now_ms: u64, policy: DecayPolicy) {
+    pub fn record_tokens_per_sec(
+        &mut self,
+        tps: f64,
+        others: u32,
+        now_ms: u64,
+        policy: StatsPolicy,
+    ) {
         if !tps.is_finite() || tps < 0.0 {
             return;
         }
         self.advance(now_ms, policy);
-        mix(&mut self.tokens_per_sec, &mut self.tps_weight, tps);
+        self.tokens_per_sec
+            .record(Series::Rate, tps, others, policy.load_prior);
         self.count();
     }
 
-    pub fn record_outcome(&mut self, ok: bool, now_ms: u64, policy: DecayPolicy) {
+    pub fn record_outcome(&mut self, ok: bool, now_ms: u64, policy: StatsPolicy) {
         self.advance(now_ms, policy);
         let x = if ok { 0.0 } else { 1.0 };
         mix(&mut self.error_rate, &mut self.error_weight, x);
@@ -121,15 +399,20 @@ impl ModelStats {
         self.count();
     }
 
-    pub fn view(&self, now_ms: u64, policy: DecayPolicy) -> StatsView {
+    pub fn view(&self, now_ms: u64, policy: StatsPolicy) -> StatsView {
         let factor = policy.factor(now_ms.saturating_sub(self.updated_ms));
-        let known = |mean: f32, weight: f32| (weight > 0.0).then_some(f64::from(mean));
         StatsView {
-            ttft_ms: known(self.ttft_ms, self.ttft_weight),
-            tokens_per_sec: known(self.tokens_per_sec, self.tps_weight),
-            error_rate: known(self.error_rate, self.error_weight).unwrap_or(0.0),
-            weight_ttft: f64::from(self.ttft_weight) * factor,
-            weight_tps: f64::from(self.tps_weight) * factor,
+            ttft_ms: self.ttft.known(),
+            tokens_per_sec: self.tokens_per_sec.known(),
+            error_rate: if self.error_weight > 0.0 {
+                f64::from(self.error_rate)
+            } else {
+                0.0
+            },
+            weight_ttft: f64::from(self.ttft.weight) * factor,
+            weight_tps: f64::from(self.tokens_per_sec.weight) * factor,
+            load_slope_ttft: self.ttft.fit.slope(policy.load_prior),
+            load_slope_tps: self.tokens_per_sec.fit.slope(policy.load_prior),
             age_ms: (self.samples > 0).then(|| now_ms.saturating_sub(self.updated_ms)),
             samples: self.samples,
         }
@@ -137,15 +420,11 @@ impl ModelStats {
 
     /// Decays every weight to `now_ms`. A clock behind the record (another worker's slightly
     /// older `now`) decays nothing rather than growing the weights.
-    fn advance(&mut self, now_ms: u64, policy: DecayPolicy) {
+    fn advance(&mut self, now_ms: u64, policy: StatsPolicy) {
         let factor = policy.factor(now_ms.saturating_sub(self.updated_ms));
-        for weight in [
-            &mut self.ttft_weight,
-            &mut self.tps_weight,
-            &mut self.error_weight,
-        ] {
-            *weight = (f64::from(*weight) * factor) as f32;
-        }
+        self.ttft.decay(factor);
+        self.tokens_per_sec.decay(factor);
+        self.error_weight = (f64::from(self.error_weight) * factor) as f32;
         self.updated_ms = self.updated_ms.max(now_ms);
     }
 
@@ -158,31 +437,31 @@ impl ModelStats {
         out[0] = VERSION;
         out[1..9].copy_from_slice(&self.updated_ms.to_le_bytes());
         out[9..17].copy_from_slice(&self.samples.to_le_bytes());
-        let floats = [
-            self.ttft_ms,
-            self.ttft_weight,
-            self.tokens_per_sec,
-            self.tps_weight,
-            self.error_rate,
-            self.error_weight,
-        ];
+        let floats = self
+            .ttft
+            .floats()
+            .into_iter()
+            .chain(self.tokens_per_sec.floats())
+            .chain([self.error_rate, self.error_weight]);
         for (slot, value) in out[17..].chunks_exact_mut(4).zip(floats) {
             slot.copy_from_slice(&value.to_le_bytes());
         }
         out
     }
 
-    /// Short, damaged or other-version records read as "no data": a bad key must neither
+    /// Short, damaged or unknown-version records read as "no data": a bad key must neither
     /// favour nor block a model.
     pub fn decode(bytes: &[u8]) -> Self {
         Self::try_decode(bytes).unwrap_or_default()
     }
 
     fn try_decode(bytes: &[u8]) -> Option<Self> {
-        let bytes = bytes.get(..ENCODED_LEN)?;
-        if bytes.first() != Some(&VERSION) {
-            return None;
-        }
+        let len = match bytes.first() {
+            Some(&VERSION) => ENCODED_LEN,
+            Some(&LEGACY_VERSION) => LEGACY_LEN,
+            _ => return None,
+        };
+        let bytes = bytes.get(..len)?;
         let u64_at = |at: usize| -> Option<u64> {
             let mut b = [0u8; 8];
             b.copy_from_slice(bytes.get(at..at + 8)?);
@@ -195,15 +474,32 @@ impl ModelStats {
             let v = f32::from_le_bytes(b);
             (v.is_finite() && v >= 0.0).then_some(v)
         };
+        let level = |at: usize| -> Option<Level> {
+            let mut v = [0f32; LEVEL_FLOATS];
+            for (i, slot) in v.iter_mut().enumerate() {
+                *slot = f32_at(at + i)?;
+            }
+            Some(Level::from_floats(v))
+        };
+        let legacy = |at: usize| -> Option<Level> {
+            Some(Level {
+                mean: f32_at(at)?,
+                weight: f32_at(at + 1)?,
+                ..Level::default()
+            })
+        };
+        let (ttft, tokens_per_sec, error_at) = if len == ENCODED_LEN {
+            (level(0)?, level(LEVEL_FLOATS)?, 2 * LEVEL_FLOATS)
+        } else {
+            (legacy(0)?, legacy(2)?, 4)
+        };
         let stats = ModelStats {
             updated_ms: u64_at(1)?,
             samples: u64_at(9)?,
-            ttft_ms: f32_at(0)?,
-            ttft_weight: f32_at(1)?,
-            tokens_per_sec: f32_at(2)?,
-            tps_weight: f32_at(3)?,
-            error_rate: f32_at(4)?,
-            error_weight: f32_at(5)?,
+            ttft,
+            tokens_per_sec,
+            error_rate: f32_at(error_at)?,
+            error_weight: f32_at(error_at + 1)?,
         };
         (stats.error_rate <= 1.0).then_some(stats)
     }
@@ -294,7 +590,7 @@ pub fn effective_in_flight(count: i32, last_change_ms: u64, now_ms: u64) -> u32 
 mod tests {
     use super::*;
 
-    const P: DecayPolicy = DecayPolicy::DEFAULT;
+    const P: StatsPolicy = StatsPolicy::DEFAULT;
     const T0: u64 = 1_700_000_000_000;
 
     fn close(a: f64, b: f64) -> bool {
@@ -304,9 +600,9 @@ mod tests {
     #[test]
     fn decay_halves_weight_after_each_half_life() {
         let mut s = ModelStats::default();
-        s.record_ttft(200, T0, P);
-        s.record_ttft(200, T0, P);
-        s.record_tokens_per_sec(50.0, T0, P);
+        s.record_ttft(200, 0, T0, P);
+        s.record_ttft(200, 0, T0, P);
+        s.record_tokens_per_sec(50.0, 0, T0, P);
         let cases = [(0, 2.0, 1.0), (30_000, 1.0, 0.5), (60_000, 0.5, 0.25)];
         for (after, ttft_w, tps_w) in cases {
             let v = s.view(T0 + after, P);
@@ -321,16 +617,16 @@ mod tests {
     fn fresh_sample_dominates_stale_history() {
         let mut s = ModelStats::default();
         for i in 0..20 {
-            s.record_ttft(1000, T0 + i, P);
+            s.record_ttft(1000, 0, T0 + i, P);
         }
         // Just after, one fast sample moves twenty slow ones by its capped share...
         let mut recent = s;
-        recent.record_ttft(100, T0 + 20, P);
+        recent.record_ttft(100, 0, T0 + 20, P);
         let moved = 1000.0 - recent.view(T0 + 20, P).ttft_ms.unwrap();
         assert!(close(moved, 900.0 / (MAX_WEIGHT + 1.0)), "{moved}");
         // ...but ten minutes later the old evidence has faded away.
         let mut later = s;
-        later.record_ttft(100, T0 + 600_000, P);
+        later.record_ttft(100, 0, T0 + 600_000, P);
         let v = later.view(T0 + 600_000, P);
         assert!(v.ttft_ms.unwrap() < 101.0, "{v:?}");
         assert!(close(v.weight_ttft, 1.0), "{v:?}");
@@ -340,12 +636,174 @@ mod tests {
     fn a_sustained_change_shows_within_a_few_samples_under_heavy_traffic() {
         let mut s = ModelStats::default();
         for i in 0..1000 {
-            s.record_ttft(100, T0 + i, P);
+            s.record_ttft(100, 0, T0 + i, P);
         }
         for i in 0..10 {
-            s.record_ttft(500, T0 + 1000 + i, P);
+            s.record_ttft(500, 0, T0 + 1000 + i, P);
         }
         assert!(s.view(T0 + 1010, P).ttft_ms.unwrap() > 350.0);
+    }
+
+    /// A model measured at `mean` long enough to fill the weight cap, with a little jitter.
+    fn steady(mean: u64) -> ModelStats {
+        let mut s = ModelStats::default();
+        for i in 0..40 {
+            s.record_ttft(mean + i % 3 * mean / 20, 0, T0 + i, P);
+        }
+        s
+    }
+
+    fn ttft_after(mut s: ModelStats, samples: &[u64]) -> f64 {
+        for (i, &x) in samples.iter().enumerate() {
+            s.record_ttft(x, 0, T0 + 100 + i as u64, P);
+        }
+        s.view(T0 + 200, P).ttft_ms.unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn two_surprises_in_a_row_move_the_mean_to_the_new_level() {
+        // (history, later samples, the mean must end between)
+        let cases: [(u64, &[u64], (f64, f64)); 5] = [
+            (100, &[300, 340], (300.0, 340.0)),
+            (400, &[120, 130], (120.0, 130.0)),
+            (100, &[300, 340, 320], (300.0, 340.0)),
+            // Censored-looking samples work the same way: two slow ones make a slow model.
+            (100, &[1000, 1000], (1000.0, 1000.0)),
+            // The same step without the shift rule would leave the mean near 340 here.
+            (100, &[500, 520, 510, 505], (495.0, 520.0)),
+        ];
+        for (history, samples, (low, high)) in cases {
+            let got = ttft_after(steady(history), samples);
+            assert!(
+                (low..=high).contains(&got),
+                "{history} then {samples:?}: {got}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_single_outlier_moves_the_mean_by_its_usual_share() {
+        // (later samples, the mean must end between)
+        let cases: [(&[u64], (f64, f64)); 4] = [
+            (&[1000], (200.0, 300.0)),
+            (&[1000, 100], (150.0, 280.0)),
+            // Up then down: two surprises, but on opposite sides, so no shift.
+            (&[1000, 20], (100.0, 250.0)),
+            (&[10, 100, 100], (70.0, 100.0)),
+        ];
+        for (samples, (low, high)) in cases {
+            let got = ttft_after(steady(100), samples);
+            assert!((low..=high).contains(&got), "{samples:?}: {got}");
+        }
+    }
+
+    #[test]
+    fn a_naturally_spread_model_does_not_flip_between_its_modes() {
+        // Short and long prompts: TTFT alternates between 100 and 800 ms in runs of two.
+        let mut s = ModelStats::default();
+        let mut means = Vec::new();
+        for i in 0..200u64 {
+            let x = if i / 2 % 2 == 0 { 100 } else { 800 };
+            s.record_ttft(x, 0, T0 + i, P);
+            if i >= 100 {
+                means.push(s.view(T0 + i, P).ttft_ms.unwrap_or(0.0));
+            }
+        }
+        let (min, max) = means
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+        assert!(min > 200.0 && max < 700.0, "mean ranged {min}..{max}");
+    }
+
+    #[test]
+    fn a_shift_is_also_taken_for_tokens_per_sec() {
+        let mut s = ModelStats::default();
+        for i in 0..40 {
+            s.record_tokens_per_sec(150.0, 0, T0 + i, P);
+        }
+        s.record_tokens_per_sec(40.0, 0, T0 + 50, P);
+        s.record_tokens_per_sec(44.0, 0, T0 + 51, P);
+        assert_eq!(s.view(T0 + 51, P).tokens_per_sec, Some(42.0));
+    }
+
+    /// `n` samples of a model with idle TTFT `base` ms and tokens/s `base`, slowing by
+    /// `1 + slope × k` with `k` others in flight (cycling through 0..8), ±5 % jitter.
+    fn under_load(s: &mut ModelStats, base: f64, slope: f64, n: u64, t0: u64) {
+        for i in 0..n {
+            let k = (i % 8) as u32;
+            let jitter = 1.0 + 0.05 * [0.0, 1.0, -1.0][(i % 3) as usize];
+            let load = 1.0 + slope * f64::from(k);
+            let now = t0 + i * 10;
+            s.record_ttft((base * load * jitter).round() as u64, k, now, P);
+            s.record_tokens_per_sec(base / load * jitter, k, now, P);
+        }
+    }
+
+    fn near(got: f64, want: f64, tolerance: f64) -> bool {
+        (got - want).abs() <= tolerance * want
+    }
+
+    #[test]
+    fn each_model_s_load_slope_is_fitted_from_its_samples() {
+        for slope in [0.1, 0.3, 0.5, 1.0, 2.0] {
+            let mut s = ModelStats::default();
+            under_load(&mut s, 100.0, slope, 80, T0);
+            let v = s.view(T0 + 800, P);
+            assert!(near(v.load_slope_ttft, slope, 0.2), "{slope}: {v:?}");
+            assert!(near(v.load_slope_tps, slope, 0.2), "{slope}: {v:?}");
+            // The means are what the model shows idle, not at the load it was measured under.
+            assert!(near(v.ttft_ms.unwrap_or(0.0), 100.0, 0.1), "{slope}: {v:?}");
+            assert!(
+                near(v.tokens_per_sec.unwrap_or(0.0), 100.0, 0.1),
+                "{slope}: {v:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_prior_stands_until_samples_come_from_different_loads() {
+        let mut s = ModelStats::default();
+        assert_eq!(s.view(T0, P).load_slope_ttft, P.load_prior);
+        for i in 0..50 {
+            s.record_ttft(300 + i % 7, 3, T0 + i, P);
+        }
+        let v = s.view(T0 + 50, P);
+        assert_eq!(v.load_slope_ttft, P.load_prior);
+        // 300 ms under 3 others, with the prior 0.5: 120 ms idle.
+        assert!(near(v.ttft_ms.unwrap_or(0.0), 120.0, 0.05), "{v:?}");
+        // A few samples from other loads only nudge it.
+        let mut few = s;
+        few.record_ttft(100, 0, T0 + 60, P);
+        let nudged = few.view(T0 + 60, P).load_slope_ttft;
+        assert!(
+            nudged != P.load_prior && near(nudged, P.load_prior, 0.6),
+            "{nudged}"
+        );
+    }
+
+    #[test]
+    fn a_zero_prior_turns_load_awareness_off() {
+        let off = StatsPolicy {
+            load_prior: 0.0,
+            ..P
+        };
+        let mut s = ModelStats::default();
+        for i in 0..40 {
+            let k = (i % 8) as u32;
+            s.record_ttft(100 * (1 + u64::from(k)), k, T0 + i, off);
+        }
+        let v = s.view(T0 + 40, off);
+        assert_eq!((v.load_slope_ttft, v.load_slope_tps), (0.0, 0.0));
+    }
+
+    #[test]
+    fn a_level_shift_keeps_the_fitted_slope() {
+        let mut s = ModelStats::default();
+        under_load(&mut s, 100.0, 0.3, 80, T0);
+        under_load(&mut s, 400.0, 0.3, 8, T0 + 1000);
+        let v = s.view(T0 + 1100, P);
+        assert!(near(v.ttft_ms.unwrap_or(0.0), 400.0, 0.15), "{v:?}");
+        assert!(near(v.load_slope_ttft, 0.3, 0.25), "{v:?}");
     }
 
     #[test]
@@ -360,10 +818,10 @@ mod tests {
         ];
         for (mean, at_least, later) in cases {
             let mut s = ModelStats::default();
-            s.record_ttft(mean, T0, P);
+            s.record_ttft(mean, 0, T0, P);
             let mut plain = s;
-            s.record_censored_ttft(at_least, T0 + later, P);
-            plain.record_ttft(at_least, T0 + later, P);
+            s.record_censored_ttft(at_least, 0, T0 + later, P);
+            plain.record_ttft(at_least, 0, T0 + later, P);
             let got = s.view(T0 + later, P).ttft_ms.unwrap();
             assert!(got > mean as f64, "mean {mean}, censored {at_least}: {got}");
             // Slower too than if the first token had come at that very moment.
@@ -378,7 +836,7 @@ mod tests {
     #[test]
     fn censored_sample_without_history_is_not_a_ttft() {
         let mut s = ModelStats::default();
-        s.record_censored_ttft(5, T0, P);
+        s.record_censored_ttft(5, 0, T0, P);
         assert_eq!(s, ModelStats::default());
         assert_eq!(s.view(T0, P).ttft_ms, None);
     }
@@ -415,17 +873,17 @@ mod tests {
     fn bad_samples_are_ignored() {
         let mut s = ModelStats::default();
         for tps in [f64::NAN, f64::INFINITY, -1.0] {
-            s.record_tokens_per_sec(tps, T0, P);
+            s.record_tokens_per_sec(tps, 0, T0, P);
         }
         assert_eq!(s, ModelStats::default());
-        assert_eq!(s.view(T0, P), StatsView::default());
+        assert_eq!(s.view(T0, P).tokens_per_sec, None);
     }
 
     #[test]
     fn a_clock_behind_the_record_neither_grows_weights_nor_rewinds_time() {
         let mut s = ModelStats::default();
-        s.record_ttft(100, T0, P);
-        s.record_ttft(300, T0 - 5_000, P);
+        s.record_ttft(100, 0, T0, P);
+        s.record_ttft(300, 0, T0 - 5_000, P);
         assert_eq!(s.updated_ms, T0);
         let v = s.view(T0 - 5_000, P);
         assert_eq!(
@@ -436,18 +894,21 @@ mod tests {
 
     #[test]
     fn zero_half_life_keeps_only_the_latest_sample() {
-        let p = DecayPolicy { half_life_ms: 0 };
+        let p = StatsPolicy {
+            half_life_ms: 0,
+            ..P
+        };
         let mut s = ModelStats::default();
-        s.record_ttft(100, T0, p);
-        s.record_ttft(300, T0 + 1, p);
+        s.record_ttft(100, 0, T0, p);
+        s.record_ttft(300, 0, T0 + 1, p);
         assert_eq!(s.view(T0 + 1, p).ttft_ms, Some(300.0));
     }
 
     #[test]
     fn encoding_round_trips() {
         let mut s = ModelStats::default();
-        s.record_ttft(321, T0, P);
-        s.record_tokens_per_sec(87.5, T0 + 10, P);
+        s.record_ttft(321, 0, T0, P);
+        s.record_tokens_per_sec(87.5, 0, T0 + 10, P);
         s.record_outcome(false, T0 + 20, P);
         s.record_outcome(true, T0 + 30, P);
         assert_eq!(ModelStats::decode(&s.encode()), s);
@@ -458,9 +919,29 @@ mod tests {
     }
 
     #[test]
+    fn legacy_records_keep_their_means() {
+        let mut legacy = [0u8; LEGACY_LEN];
+        legacy[0] = LEGACY_VERSION;
+        legacy[1..9].copy_from_slice(&T0.to_le_bytes());
+        legacy[9..17].copy_from_slice(&7u64.to_le_bytes());
+        for (i, v) in [250.0f32, 3.0, 80.0, 2.0, 0.25, 1.5].iter().enumerate() {
+            legacy[17 + 4 * i..21 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        let s = ModelStats::decode(&legacy);
+        let v = s.view(T0, P);
+        assert_eq!((v.ttft_ms, v.tokens_per_sec), (Some(250.0), Some(80.0)));
+        assert_eq!(
+            (v.weight_ttft, v.weight_tps, v.error_rate),
+            (3.0, 2.0, 0.25)
+        );
+        assert_eq!((s.samples, s.ttft.spread, s.ttft.surprise), (7, 0.0, 0.0));
+        assert_eq!(v.load_slope_ttft, P.load_prior);
+    }
+
+    #[test]
     fn damaged_bytes_decode_to_no_data() {
         let mut s = ModelStats::default();
-        s.record_ttft(321, T0, P);
+        s.record_ttft(321, 0, T0, P);
         let good = s.encode();
         let with = |at: usize, bytes: &[u8]| {
             let mut b = good;
@@ -470,7 +951,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (Vec::new(), "empty"),
             (good[..ENCODED_LEN - 1].to_vec(), "short"),
-            (with(0, &[2]).to_vec(), "other version"),
+            (with(0, &[3]).to_vec(), "unknown version"),
             (with(17, &f32::NAN.to_le_bytes()).to_vec(), "NaN mean"),
             (
                 with(21, &f32::INFINITY.to_le_bytes()).to_vec(),
@@ -478,8 +959,16 @@ mod tests {
             ),
             (with(17, &(-1.0f32).to_le_bytes()).to_vec(), "negative mean"),
             (
-                with(33, &2.0f32.to_le_bytes()).to_vec(),
+                with(17 + 4 * 2 * LEVEL_FLOATS, &2.0f32.to_le_bytes()).to_vec(),
                 "error rate above 1",
+            ),
+            (
+                with(25, &(-1.0f32).to_le_bytes()).to_vec(),
+                "negative spread",
+            ),
+            (
+                good[..LEGACY_LEN].to_vec(),
+                "current version cut to legacy length",
             ),
             (vec![0xff; ENCODED_LEN], "all ones"),
         ];

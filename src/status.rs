@@ -50,6 +50,8 @@ pub fn render(
                 "error_rate": round(Some(stats.error_rate), 3),
                 "weight_ttft": round(Some(stats.weight_ttft), 2),
                 "weight_tokens_per_sec": round(Some(stats.weight_tps), 2),
+                "load_slope_ttft": round(Some(stats.load_slope_ttft), 3),
+                "load_slope_tokens_per_sec": round(Some(stats.load_slope_tps), 3),
                 "samples": stats.samples,
                 "sample_age_ms": stats.age_ms,
                 "picks": picks.get(id).copied().flatten(),

@@ -1,8 +1,11 @@
 //! Which pool member goes first for `alias:latency` and `alias:throughput`.
 //!
 //! Each usable model gets an expected value for the next request, not its raw metric:
-//! - latency: `ttft * (1 + load_factor * in_flight) / (1 - min(err, 0.9))`
-//! - throughput: `tps / (1 + load_factor * in_flight) * (1 - min(err, 0.9))`
+//! - latency: `ttft * (1 + slope * in_flight) / (1 - min(err, 0.9))`
+//! - throughput: `tps / (1 + slope * in_flight) * (1 - min(err, 0.9))`
+//!
+//! `ttft` and `tps` are as the model shows them idle and `slope` is how much each request in
+//! flight slows this model down, fitted from its own samples (`stats::LoadFit`).
 //!
 //! The load term is what stops herding: with raw metrics every worker would send everything
 //! to the current leader until it collapses, while here each request in flight makes the
@@ -33,8 +36,6 @@ pub struct Candidate {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RankPolicy {
-    /// How much each request in flight inflates a model's expected cost.
-    pub load_factor: f64,
     /// Probability of exploring when some model needs it.
     pub explore_share: f64,
     /// Data older than this makes a model worth exploring (it is still ranked).
@@ -45,7 +46,6 @@ pub struct RankPolicy {
 
 impl RankPolicy {
     pub const DEFAULT: RankPolicy = RankPolicy {
-        load_factor: 0.5,
         explore_share: 0.05,
         stale_after_ms: 30_000,
         min_weight: 0.2,
@@ -186,8 +186,12 @@ fn cost(objective: Objective, c: &Candidate, policy: &RankPolicy) -> Option<f64>
         } else {
             err.clamp(0.0, MAX_ERROR_RATE)
         };
-    // `max` also turns a NaN factor into 0.
-    let load = 1.0 + policy.load_factor.max(0.0) * f64::from(c.in_flight);
+    let slope = match objective {
+        Objective::Latency => c.stats.load_slope_ttft,
+        Objective::Throughput => c.stats.load_slope_tps,
+    };
+    // `max` also turns a NaN slope into 0.
+    let load = 1.0 + slope.max(0.0) * f64::from(c.in_flight);
     Some(match objective {
         Objective::Latency => metric * load / success,
         Objective::Throughput => -(metric / load * success),
@@ -223,6 +227,8 @@ mod tests {
             error_rate: 0.0,
             weight_ttft: 5.0,
             weight_tps: 5.0,
+            load_slope_ttft: 0.5,
+            load_slope_tps: 0.5,
             age_ms: Some(1000),
             samples: 10,
         }
@@ -312,6 +318,27 @@ mod tests {
                 pick_at(objective, &[leader, runner_up]),
                 best(want),
                 "{objective:?} leader in flight {leader_load}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_model_that_slows_less_under_load_keeps_more_of_it() {
+        // Same idle speed; the first model's own samples say it barely slows down per request.
+        let mut batching = measured(100.0, 100.0);
+        batching.load_slope_ttft = 0.1;
+        batching.load_slope_tps = 0.1;
+        for objective in [Objective::Latency, Objective::Throughput] {
+            let mut pool = [model(0, batching), model(1, measured(100.0, 100.0))];
+            for _ in 0..12 {
+                let p = pick_at(objective, &pool).unwrap();
+                pool[p.position].in_flight += 1;
+            }
+            // Costs stay level: 1 + 0.1 a = 1 + 0.5 b with a + b = 12.
+            assert_eq!(
+                (pool[0].in_flight, pool[1].in_flight),
+                (10, 2),
+                "{objective:?}"
             );
         }
     }

@@ -55,7 +55,7 @@ impl Attempt {
         if matches!(record, Record::Failed { .. }) {
             self.metrics.attempt_failed(model);
         }
-        if let Some(view) = live_store::record(prepared, model, &record, now) {
+        if let Some(view) = live_store::record(prepared, model, &record, meter.others(), now) {
             self.metrics.live_numbers(model, &view);
         }
     }
@@ -133,9 +133,7 @@ impl HttpContext for Attempt {
         };
         let now = host::now_ms();
         let in_flight = live_store::in_flight_changed(&prepared, model_id, true, now);
-        let others = f64::from(in_flight.saturating_sub(1));
-        let load = 1.0 + prepared.config.settings.load_factor * others;
-        self.meter = Some(AttemptMeter::start(now, load));
+        self.meter = Some(AttemptMeter::start(now, in_flight.saturating_sub(1)));
         self.metrics.attempt_started(model_id);
         // Observability: one host call for access logs; a later attempt overwrites it.
         if let Some(name) = prepared.config.model(model_id).map(|m| m.name.as_str()) {

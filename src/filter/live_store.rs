@@ -71,21 +71,22 @@ pub fn record(
     prepared: &Prepared,
     model: ModelId,
     record: &Record,
+    others: u32,
     now_ms: u64,
 ) -> Option<StatsView> {
     let m = prepared.model(model)?;
-    let decay = prepared.decay_policy;
+    let policy = prepared.stats_policy;
     let updated = match *record {
         Record::FirstToken { ttft_ms } => {
-            update_stats(m, |s| s.record_ttft(ttft_ms, now_ms, decay))
+            update_stats(m, |s| s.record_ttft(ttft_ms, others, now_ms, policy))
         }
         Record::Completed { tokens_per_sec, ok } => {
             update_cooldown(m, CooldownState::after_success);
             update_stats(m, |s| {
                 if let Some(tps) = tokens_per_sec {
-                    s.record_tokens_per_sec(tps, now_ms, decay);
+                    s.record_tokens_per_sec(tps, others, now_ms, policy);
                 }
-                s.record_outcome(ok, now_ms, decay);
+                s.record_outcome(ok, now_ms, policy);
             })
         }
         Record::Failed {
@@ -93,17 +94,19 @@ pub fn record(
             had_first_token,
             retry_after_ms,
         } => {
-            let policy = prepared.cooldown_policy;
-            update_cooldown(m, |c| Some(c.after_failure(now_ms, retry_after_ms, policy)));
+            let cooldown = prepared.cooldown_policy;
+            update_cooldown(m, |c| {
+                Some(c.after_failure(now_ms, retry_after_ms, cooldown))
+            });
             update_stats(m, |s| {
                 if !had_first_token {
-                    s.record_censored_ttft(elapsed_ms, now_ms, decay);
+                    s.record_censored_ttft(elapsed_ms, others, now_ms, policy);
                 }
-                s.record_outcome(false, now_ms, decay);
+                s.record_outcome(false, now_ms, policy);
             })
         }
     };
-    updated.map(|s| s.view(now_ms, decay))
+    updated.map(|s| s.view(now_ms, policy))
 }
 
 /// Returns the model's requests in flight after the change.
@@ -151,7 +154,7 @@ impl LiveData for SharedLive<'_> {
             .model(model)
             .map_or_else(StatsView::default, |m| {
                 read(&m.stats_key, ModelStats::decode, ModelStats::default())
-                    .view(self.now_ms, self.prepared.decay_policy)
+                    .view(self.now_ms, self.prepared.stats_policy)
             })
     }
 

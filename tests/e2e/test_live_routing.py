@@ -1,5 +1,6 @@
 """`:latency` and `:throughput` route on live numbers measured from real traffic in Envoy."""
 import collections
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -45,6 +46,26 @@ def test_routing_follows_a_speed_swap_at_runtime(sims, router):
         if len(recent) == 10 and recent.count("steady") >= 8:
             break
     assert recent.count("steady") >= 8, list(recent)
+
+
+def test_each_model_s_load_slope_is_learned_and_routes_concurrent_traffic(sims, router):
+    """One model is faster idle but queues (each request in flight adds a full TTFT); the other
+    batches (no slowdown). The router fits each one's slope from its own traffic, and under
+    concurrent load the batching model takes most requests."""
+    queueing = sims("queueing", ttft_ms=60, tokens_per_sec=400, output_tokens=4, concurrency_slowdown=1.0)
+    batching = sims("batching", ttft_ms=80, tokens_per_sec=400, output_tokens=4, concurrency_slowdown=0.0)
+    r = router([queueing, batching], {"default": ["queueing", "batching"]})
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for width in [1, 2, 4, 6] * 3:
+            for name in ("queueing", "batching"):
+                list(pool.map(lambda _: r.envoy.stream_chat(name), range(width)))
+        slopes = {m["name"]: m["load_slope_ttft"] for m in status(r)["models"]}
+        assert slopes["queueing"] > 0.6, slopes
+        assert slopes["batching"] < 0.25, slopes
+        served_by = collections.Counter()
+        for _ in range(4):
+            served_by.update(pool.map(lambda _: r.envoy.stream_chat("default:latency"), range(6)))
+    assert served_by["batching"] >= 16, served_by
 
 
 def test_model_that_breaks_streams_loses_latency_traffic(sims, router):
