@@ -10,10 +10,12 @@
 use crate::config::RouterConfig;
 use crate::metrics::STRATEGY_DIRECT;
 use crate::resolve::{RouteDecision, Strategy, Target};
+use crate::strategy::PickReason;
 
 /// Set once per routed request by the downstream filter:
-/// `pool=<alias> strategy=<failover|latency|throughput> first=<model>`, or for a request that
-/// named a model `pool=- strategy=direct first=<model>`.
+/// `pool=<alias> strategy=<failover|latency|throughput> first=<model>`, followed for
+/// `:latency` / `:throughput` by `pick=<best|cold-start|explore|no-data|all-cooling>` (why
+/// that model went first); for a request that named a model `pool=- strategy=direct first=<model>`.
 pub const DECISION_PROPERTY: &str = "model_router.decision";
 /// Set by every attempt (the last one wins): `model=<model> attempt=<n>`.
 pub const ATTEMPT_PROPERTY: &str = "model_router.attempt";
@@ -23,8 +25,12 @@ pub fn filter_state_key(property: &str) -> String {
     format!("wasm.{property}")
 }
 
-/// `pool` is `None` when the request named the model itself.
-pub fn decision_value(pool: Option<(&str, Strategy)>, first_model: &str) -> String {
+/// `pool` is `None` when the request named the model itself; `pick` is the ranking's reason.
+pub fn decision_value(
+    pool: Option<(&str, Strategy)>,
+    first_model: &str,
+    pick: Option<PickReason>,
+) -> String {
     let mut out = String::with_capacity(48 + first_model.len());
     match pool {
         Some((alias, strategy)) => {
@@ -37,6 +43,9 @@ pub fn decision_value(pool: Option<(&str, Strategy)>, first_model: &str) -> Stri
         }
     }
     push_pair(&mut out, "first", first_model);
+    if let Some(pick) = pick {
+        push_pair(&mut out, "pick", pick.as_str());
+    }
     out
 }
 
@@ -52,7 +61,7 @@ pub fn describe_decision(config: &RouterConfig, decision: &RouteDecision) -> Str
             strategy,
         )),
     };
-    decision_value(pool, first)
+    decision_value(pool, first, decision.reason)
 }
 
 /// `attempt` is Envoy's `x-envoy-attempt-count` as received ("1" for the first try).
@@ -99,17 +108,30 @@ mod tests {
             (
                 Some(("default", Strategy::Latency)),
                 "big",
-                "pool=default strategy=latency first=big",
+                Some(PickReason::Best),
+                "pool=default strategy=latency first=big pick=best",
+            ),
+            (
+                Some(("default", Strategy::Throughput)),
+                "small",
+                Some(PickReason::ColdStart),
+                "pool=default strategy=throughput first=small pick=cold-start",
             ),
             (
                 Some(("cheap", Strategy::Failover)),
                 "qwen:7b/chat",
+                None,
                 "pool=cheap strategy=failover first=qwen:7b/chat",
             ),
-            (None, "gpt-4.1", "pool=- strategy=direct first=gpt-4.1"),
+            (
+                None,
+                "gpt-4.1",
+                None,
+                "pool=- strategy=direct first=gpt-4.1",
+            ),
         ];
-        for (pool, first, want) in cases {
-            assert_eq!(decision_value(pool, first), want);
+        for (pool, first, pick, want) in cases {
+            assert_eq!(decision_value(pool, first, pick), want);
         }
     }
 
@@ -128,11 +150,11 @@ mod tests {
             first_model: 1,
             first_position: 1,
             max_retries: 1,
-            reason: None,
+            reason: Some(PickReason::Explore),
         };
         assert_eq!(
             describe_decision(&config, &pool),
-            "pool=Main strategy=throughput first=\"b c\""
+            "pool=Main strategy=throughput first=\"b c\" pick=explore"
         );
         let direct = RouteDecision {
             target: Target::Model(0),

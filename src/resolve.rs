@@ -179,7 +179,7 @@ fn ranked_first(
             .iter()
             .find(|c| c.stats.samples == 0 && c.in_flight == 0 && !c.cooling);
         let (position, reason) = match cold {
-            Some(c) => (c.position, PickReason::Explore),
+            Some(c) => (c.position, PickReason::ColdStart),
             None => {
                 let p = pick(objective, &candidates, random, policy)?;
                 (p.position, p.reason)
@@ -368,7 +368,7 @@ pub(crate) mod tests {
         );
         let target = resolve(&c, "Default:latency").unwrap();
         let d = decide(&c, target, 0, &mut t, 0, &NO_EXPLORE).unwrap();
-        assert_eq!((d.first_model, d.reason), (1, Some(PickReason::Explore)));
+        assert_eq!((d.first_model, d.reason), (1, Some(PickReason::ColdStart)));
         // While its probe is in flight, ranking goes on among the measured.
         t.0[1].3 = 1;
         let d = decide(&c, target, 0, &mut t, 0, &NO_EXPLORE).unwrap();

@@ -74,12 +74,27 @@ pub struct Pick {
 pub enum PickReason {
     /// Best expected value among measured models.
     Best,
+    /// A model never measured at all, probed before ranking (one request at a time).
+    ColdStart,
     /// A model without usable or recent data, picked to measure it.
     Explore,
     /// Nothing measured: pool order.
     NoData,
     /// Every model is cooling down: pool order, still tried.
     AllCooling,
+}
+
+impl PickReason {
+    /// As `x-model-router-pick` and the access log show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PickReason::Best => "best",
+            PickReason::ColdStart => "cold-start",
+            PickReason::Explore => "explore",
+            PickReason::NoData => "no-data",
+            PickReason::AllCooling => "all-cooling",
+        }
+    }
 }
 
 /// Above this, more errors no longer lower the score.

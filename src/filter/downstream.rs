@@ -10,6 +10,7 @@ use crate::prepared::Prepared;
 use crate::request::{self, BodyAction, HeadersAction, RequestHead, Route};
 use crate::resolve::Target;
 use crate::status;
+use crate::strategy::PickReason;
 use crate::topology::{ATTEMPT_HEADER, CLUSTER_HEADER};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -22,6 +23,8 @@ pub struct Downstream {
     reading_body: bool,
     /// The routed strategy, echoed in `x-model-router-strategy`.
     strategy: Option<&'static str>,
+    /// Why the ranking chose the first model, echoed in `x-model-router-pick`.
+    pick: Option<&'static str>,
 }
 
 impl Downstream {
@@ -32,6 +35,7 @@ impl Downstream {
             context_id,
             reading_body: false,
             strategy: None,
+            pick: None,
         }
     }
 }
@@ -106,6 +110,7 @@ impl Downstream {
         if let Target::Pool { strategy, .. } = target {
             self.strategy = Some(strategy.as_str());
         }
+        self.pick = route.decision.reason.map(PickReason::as_str);
         let retries = route.decision.max_retries.to_string();
         let ok = set_request_header(CLUSTER_HEADER, route.cluster)
             && set_request_header("x-envoy-max-retries", &retries)
@@ -205,14 +210,14 @@ impl HttpContext for Downstream {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        if let Some(strategy) = self.strategy {
-            if let Err(e) =
-                host::set_header(Map::ResponseHeaders, "x-model-router-strategy", strategy)
-            {
-                log::warn!(
-                    "model-router: could not set x-model-router-strategy (status {})",
-                    e.0
-                );
+        let explained = [
+            ("x-model-router-strategy", self.strategy),
+            ("x-model-router-pick", self.pick),
+        ];
+        for (name, value) in explained {
+            let Some(value) = value else { continue };
+            if let Err(e) = host::set_header(Map::ResponseHeaders, name, value) {
+                log::warn!("model-router: could not set {name} (status {})", e.0);
             }
         }
         Action::Continue

@@ -33,6 +33,19 @@ def test_latency_goes_to_fast_ttft_and_throughput_to_fast_stream(sims, router):
     assert resp.headers["x-model-router-strategy"] == "latency"
 
 
+def test_responses_explain_why_the_model_went_first(sims, router):
+    r = two_speeds(sims, router)
+    first = r.envoy.chat("default:latency")
+    assert first.headers["x-model-router-pick"] == "cold-start", first.headers
+    served(r, "default:latency", 4)
+    picks = collections.Counter(r.envoy.chat("default:latency").headers["x-model-router-pick"]
+                                for _ in range(10))
+    assert picks["best"] >= 7 and set(picks) <= {"best", "explore"}, picks
+    failover = r.envoy.chat("default")
+    assert failover.headers["x-model-router-strategy"] == "failover"
+    assert "x-model-router-pick" not in failover.headers
+
+
 def test_routing_follows_a_speed_swap_at_runtime(sims, router):
     # A larger exploration share than the default keeps this sequential test short.
     r = two_speeds(sims, router, explore_share=0.2)

@@ -279,6 +279,7 @@ def test_page_renders_models_live_numbers_and_charts(busy_router, tmp_path):
         assert row["state"] == "ready"
         assert row["ttft"] == f"{want['ttft_ms']:.1f}", (name, row)
         assert row["tps"] == f"{want['tokens_per_sec']:.1f}", (name, row)
+        assert row["slope"] == f"{want['load_slope_ttft']:.2f}", (name, row)
         assert row["picks"] == str(sent[name]), (name, row)
         # No traffic while the page polls: two polls or more give a rate, and it is zero.
         assert row["rate"] == "0.0", (name, row)
