@@ -214,7 +214,8 @@ def run_one(scenario: str, policy: str, args, seed: int) -> dict:
     try:
         for m in MODELS:
             sims.append(Sim(m, ttft_ms=before[m]["ttft_ms"], tokens_per_sec=before[m]["tokens_per_sec"],
-                            output_tokens=OUTPUT_TOKENS, concurrency_slowdown=args.slowdown))
+                            output_tokens=OUTPUT_TOKENS, concurrency_slowdown=args.slowdown,
+                            ttft_jitter=args.ttft_jitter))
         router = Router(tmp, sims, {"default": list(MODELS)}, settings=args.settings)
         url = f"{router.envoy.url}/v1/chat/completions"
         oracle = Oracle(spec["objective"], before, args.slowdown)
@@ -474,7 +475,9 @@ def report(runs: dict, args, wall: float, out_dir: Path, png: Path) -> str:
         f"- Every model: `--concurrency-slowdown {args.slowdown}` (with k requests in flight, TTFT x (1+F(k-1)) "
         f"and token rate / (1+F(k-1))), `--output-tokens {OUTPUT_TOKENS}`; each request asks for "
         f"`max_tokens` uniformly in {MAX_TOKENS[0]}..{MAX_TOKENS[1]} (seeded), streamed with "
-        "`stream_options.include_usage`.",
+        "`stream_options.include_usage`."
+        + (f" Each TTFT is spread log-normally around its value: `--ttft-jitter {args.ttft_jitter}` "
+           f"(x exp({args.ttft_jitter} z), z standard normal)." if args.ttft_jitter else ""),
         "- Latency scenario: TTFT m1/m2/m3 = "
         + " / ".join(str(SCENARIOS['latency']['config'][m]['ttft_ms']) for m in MODELS)
         + f" ms, {SCENARIOS['latency']['config']['m1']['tokens_per_sec']} tokens/s each. "
@@ -580,8 +583,11 @@ def report(runs: dict, args, wall: float, out_dir: Path, png: Path) -> str:
             notes.append(f"{scenario}/{policy}: {len(errs)} failed requests, e.g. {errs[0]}")
     if notes:
         lines += ["", "Problems seen during the run:", ""] + [f"- {n}" for n in notes]
-    lines += ["", f"![TTFT / tokens/s over time and the router's share per model]({png.name})",
-              "", f"Plot: [{png.name}]({png.name}).", ""]
+    if png is not None:
+        lines += ["", f"![TTFT / tokens/s over time and the router's share per model]({png.name})",
+                  "", f"Plot: [{png.name}]({png.name}).", ""]
+    else:
+        lines += ["", "No plot: it needs every scenario and policy (`--only` was given).", ""]
     text = "\n".join(lines)
     (out_dir / "routing.md").write_text(text)
     return text
@@ -593,6 +599,8 @@ def main():
     ap.add_argument("--duration", type=float, help="seconds per policy per scenario (default 40, quick 8)")
     ap.add_argument("--workers", type=int, default=8, help="concurrent client threads")
     ap.add_argument("--slowdown", type=float, default=0.3, help="simulators' --concurrency-slowdown")
+    ap.add_argument("--ttft-jitter", type=float, default=0.0,
+                    help="simulators' --ttft-jitter: log-normal spread of each TTFT (default 0: exact)")
     ap.add_argument("--settings", type=json.loads, default=None,
                     help="router config `settings` as JSON (default: the router's defaults)")
     ap.add_argument("--seed", type=int, default=1)
@@ -632,9 +640,9 @@ def main():
     if len(runs) == len(SCENARIOS) * len(POLICIES):
         plot(runs, png, args.quick)
     else:
-        print("plot skipped: it needs every scenario and policy (--only was given)")
+        png = None
     print(report(runs, args, wall, out_dir, png))
-    print(f"wrote {out_dir / 'routing.md'} and {png} in {wall:.0f} s")
+    print(f"wrote {out_dir / 'routing.md'}{f' and {png}' if png else ''} in {wall:.0f} s")
 
 
 if __name__ == "__main__":

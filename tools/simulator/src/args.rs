@@ -10,7 +10,7 @@ pub const USAGE: &str = "\
 usage: model-sim --listen 127.0.0.1:18081 [--admin 127.0.0.1:19081] [--model NAME]
                  [--ttft-ms 50] [--tokens-per-sec 200] [--output-tokens 16]
                  [--fail MODE] [--retry-after SECS] [--fail-after-events N]
-                 [--concurrency-slowdown F]
+                 [--concurrency-slowdown F] [--ttft-jitter S]
 
   --listen ADDR              main (OpenAI API) address, loopback only (default 127.0.0.1:18081;
                              port 0 picks a free port)
@@ -23,6 +23,8 @@ usage: model-sim --listen 127.0.0.1:18081 [--admin 127.0.0.1:19081] [--model NAM
   --retry-after SECS         Retry-After value for --fail 429 (default 1)
   --fail-after-events N      SSE events sent before a mid-stream failure (default 3)
   --concurrency-slowdown F   with k in flight, TTFT*(1+F*(k-1)) and rate/(1+F*(k-1)) (default 0)
+  --ttft-jitter S            each TTFT times exp(S*z), z standard normal: log-normal spread
+                             around the median TTFT (default 0: exact)
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +50,7 @@ const CONFIG_FLAGS: &[(&str, &str)] = &[
     ("--retry-after", "retry_after"),
     ("--fail-after-events", "fail_after_events"),
     ("--concurrency-slowdown", "concurrency_slowdown"),
+    ("--ttft-jitter", "ttft_jitter"),
 ];
 
 /// Parses a loopback `IP:PORT` (`localhost:PORT` is accepted too).

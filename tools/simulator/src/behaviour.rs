@@ -132,8 +132,13 @@ struct Pace<'a> {
 
 impl Pace<'_> {
     fn ttft(&self, in_flight: u64) -> Duration {
+        let jitter = if self.cfg.ttft_jitter > 0.0 {
+            (self.cfg.ttft_jitter * self.shared.standard_normal()).exp()
+        } else {
+            1.0
+        };
         Duration::from_secs_f64(
-            self.cfg.ttft_ms as f64 / 1000.0 * self.cfg.slowdown_factor(in_flight),
+            self.cfg.ttft_ms as f64 / 1000.0 * self.cfg.slowdown_factor(in_flight) * jitter,
         )
     }
 

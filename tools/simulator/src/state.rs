@@ -105,6 +105,9 @@ pub struct Config {
     pub retry_after: u64,
     pub fail_after_events: u64,
     pub concurrency_slowdown: f64,
+    /// Spread of each request's TTFT: multiplied by `exp(jitter × z)`, z standard normal
+    /// (so `ttft_ms` is the median). 0 keeps TTFT exact.
+    pub ttft_jitter: f64,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             retry_after: 1,
             fail_after_events: 3,
             concurrency_slowdown: 0.0,
+            ttft_jitter: 0.0,
         }
     }
 }
@@ -131,6 +135,7 @@ pub const FIELDS: &[&str] = &[
     "retry_after",
     "fail_after_events",
     "concurrency_slowdown",
+    "ttft_jitter",
 ];
 
 fn int_in(v: &Value, name: &str, max: u64) -> Result<u64, String> {
@@ -185,6 +190,7 @@ impl Config {
             "concurrency_slowdown" => {
                 self.concurrency_slowdown = float_in(v, name, false, 1_000.0)?
             }
+            "ttft_jitter" => self.ttft_jitter = float_in(v, name, false, 3.0)?,
             _ => {
                 return Err(format!(
                     "unknown field '{name}'; known fields: {}",
@@ -235,6 +241,13 @@ pub struct Gate {
     pub is_open: bool,
 }
 
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 pub struct Shared {
     pub config: Mutex<Config>,
     pub stats: Mutex<Stats>,
@@ -247,6 +260,7 @@ pub struct Shared {
     pub conns: Mutex<HashMap<u64, TcpStream>>,
     next_conn_id: AtomicU64,
     next_response_id: AtomicU64,
+    next_draw: AtomicU64,
 }
 
 impl Shared {
@@ -265,7 +279,16 @@ impl Shared {
             conns: Mutex::new(HashMap::new()),
             next_conn_id: AtomicU64::new(1),
             next_response_id: AtomicU64::new(1),
+            next_draw: AtomicU64::new(0),
         }
+    }
+
+    /// A standard normal draw; the sequence is the same in every run (fixed seed).
+    pub fn standard_normal(&self) -> f64 {
+        let n = self.next_draw.fetch_add(1, Ordering::Relaxed);
+        let uniform = |x: u64| ((splitmix64(x) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let (u1, u2) = (uniform(2 * n), uniform(2 * n + 1));
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
     pub fn config(&self) -> Config {
@@ -382,6 +405,7 @@ mod tests {
             json!({"ttft_ms": "10"}),
             json!({"tokens_per_sec": 0}),
             json!({"concurrency_slowdown": -0.1}),
+            json!({"ttft_jitter": 3.5}),
             json!({"model": ""}),
             json!({"output_tokens": 100_001}),
             json!([1, 2]),
@@ -409,6 +433,17 @@ mod tests {
         got.sort();
         assert_eq!(got, expected);
         assert_eq!(v["fail"], "none");
+    }
+
+    #[test]
+    fn normal_draws_have_mean_zero_and_unit_spread() {
+        let shared = Shared::new(Config::default(), "127.0.0.1:1".parse().unwrap());
+        let draws: Vec<f64> = (0..20_000).map(|_| shared.standard_normal()).collect();
+        let mean = draws.iter().sum::<f64>() / draws.len() as f64;
+        let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / draws.len() as f64;
+        assert!(mean.abs() < 0.03, "{mean}");
+        assert!((var - 1.0).abs() < 0.05, "{var}");
+        assert!(draws.iter().all(|x| x.is_finite()));
     }
 
     #[test]
