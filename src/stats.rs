@@ -101,6 +101,7 @@ const PRIOR_EVIDENCE: f64 = 4.0;
 /// [`Series::linear`] quantity; the load slope is `c / a`. The sums fade with time like the
 /// means, so the fit follows a server whose behaviour changes, and surprising samples (level
 /// shifts, outliers) stay out of it.
+/// The fields are decayed sums of 1, `k`, `k²`, `y` and `k × y`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LoadFit {
     pub w: f32,
