@@ -139,10 +139,10 @@ mod tests {
         let policy = RankPolicy::DEFAULT;
         let mut big_cooling =
             crate::resolve::tests::Table(vec![(99, None, None, 0), (0, None, None, 0)], Vec::new());
-        let d = decide(&p.config, target, 0, &mut big_cooling, 0, &policy).unwrap();
+        let d = decide(&p.config, target, 0, &mut big_cooling, 0, 0.0, &policy).unwrap();
         assert_eq!(p.cluster_for(&d), Some("mr.pool.0.from.1"));
         let big = resolve(&p.config, "big").unwrap();
-        let d = decide(&p.config, big, 0, &mut big_cooling, 0, &policy).unwrap();
+        let d = decide(&p.config, big, 0, &mut big_cooling, 0, 0.0, &policy).unwrap();
         assert_eq!(p.cluster_for(&d), Some("mr.model.0"));
         let _ = big_cooling.cooldown(0);
         assert_eq!(p.passthrough_cluster.as_deref(), Some("mr.model.1"));

@@ -78,12 +78,14 @@ pub struct RouteDecision {
 }
 
 /// `random` drives exploration; the same value gives the same decision.
+/// `prompt_kib`: the request body's size, for TTFT predictions that include prefill.
 pub fn decide(
     config: &RouterConfig,
     target: Target,
     now_ms: u64,
     live: &mut impl LiveData,
     random: u64,
+    prompt_kib: f64,
     policy: &RankPolicy,
 ) -> Option<RouteDecision> {
     let Target::Pool { pool, strategy } = target else {
@@ -129,7 +131,7 @@ pub fn decide(
             members,
             availability,
             live,
-            random,
+            (random, prompt_kib),
             policy,
             (now_ms, lease_ms),
         )?,
@@ -151,7 +153,7 @@ fn ranked_first(
     members: &[ModelId],
     availability: &[Availability],
     live: &mut impl LiveData,
-    random: u64,
+    (random, prompt_kib): (u64, f64),
     policy: &RankPolicy,
     (now_ms, lease_ms): (u64, u64),
 ) -> Option<(usize, Option<PickReason>)> {
@@ -166,7 +168,7 @@ fn ranked_first(
         .enumerate()
         .map(|(position, (&m, a))| Candidate {
             position,
-            stats: live.stats(m),
+            stats: live.stats(m).for_prompt(prompt_kib),
             in_flight: live.in_flight(m),
             cooling: !matches!(a, Availability::Healthy | Availability::Probe),
         })
@@ -351,10 +353,49 @@ pub(crate) mod tests {
             0,
             &mut Table(table.to_vec(), Vec::new()),
             0,
+            0.0,
             &NO_EXPLORE,
         )
         .unwrap();
         (d.first_model, d.max_retries)
+    }
+
+    #[test]
+    fn latency_ranking_predicts_ttft_for_the_request_size() {
+        /// Per model: TTFT at a typical 10 KiB and prefill ms per KiB.
+        struct Prefill(Vec<(f64, f64)>);
+        impl LiveData for Prefill {
+            fn cooldown(&mut self, _: ModelId) -> CooldownState {
+                CooldownState::default()
+            }
+            fn stats(&mut self, m: ModelId) -> StatsView {
+                let (ttft, per_kib) = self.0[m];
+                StatsView {
+                    ttft_ms: Some(ttft),
+                    weight_ttft: 4.0,
+                    ttft_ms_per_kib: per_kib,
+                    typical_prompt_kib: 10.0,
+                    age_ms: Some(100),
+                    samples: 10,
+                    ..StatsView::default()
+                }
+            }
+            fn in_flight(&mut self, _: ModelId) -> u32 {
+                0
+            }
+            fn take_probe_lease(&mut self, _: ModelId, _: u64, _: u64) -> bool {
+                true
+            }
+        }
+        let c = config();
+        let target = resolve(&c, "Default:latency").unwrap();
+        // big: slow to start, fast prefill; fast: quick to start, slow prefill.
+        let mut live = Prefill(vec![(300.0, 0.5), (100.0, 8.0), (900.0, 0.0)]);
+        // (request KiB, first model): fast at 1 KiB (28 vs 295 ms), big at 60 (325 vs 500).
+        for (kib, want) in [(0.5, 1), (1.0, 1), (10.0, 1), (60.0, 0), (200.0, 0)] {
+            let d = decide(&c, target, 0, &mut live, 0, kib, &NO_EXPLORE).unwrap();
+            assert_eq!(d.first_model, want, "{kib} KiB");
+        }
     }
 
     #[test]
@@ -367,11 +408,11 @@ pub(crate) mod tests {
             vec![10, 0, 10, 0],
         );
         let target = resolve(&c, "Default:latency").unwrap();
-        let d = decide(&c, target, 0, &mut t, 0, &NO_EXPLORE).unwrap();
+        let d = decide(&c, target, 0, &mut t, 0, 0.0, &NO_EXPLORE).unwrap();
         assert_eq!((d.first_model, d.reason), (1, Some(PickReason::ColdStart)));
         // While its probe is in flight, ranking goes on among the measured.
         t.0[1].3 = 1;
-        let d = decide(&c, target, 0, &mut t, 0, &NO_EXPLORE).unwrap();
+        let d = decide(&c, target, 0, &mut t, 0, 0.0, &NO_EXPLORE).unwrap();
         assert_eq!((d.first_model, d.reason), (0, Some(PickReason::Best)));
     }
 
@@ -468,7 +509,7 @@ pub(crate) mod tests {
 
     fn decide_at(c: &RouterConfig, requested: &str, fleet: &mut Fleet) -> RouteDecision {
         let target = resolve(c, requested).unwrap();
-        decide(c, target, NOW, fleet, 0, &NO_EXPLORE).unwrap()
+        decide(c, target, NOW, fleet, 0, 0.0, &NO_EXPLORE).unwrap()
     }
 
     #[test]
@@ -589,7 +630,7 @@ pub(crate) mod tests {
         };
         assert_eq!(decide_at(&c, "default", &mut lost).first_model, 0);
         let target = resolve(&c, "default").unwrap();
-        let later = |at, fleet: &mut Fleet| decide(&c, target, at, fleet, 0, &NO_EXPLORE);
+        let later = |at, fleet: &mut Fleet| decide(&c, target, at, fleet, 0, 0.0, &NO_EXPLORE);
         assert_eq!(later(NOW + lease_ms - 1, &mut lost).unwrap().first_model, 1);
         assert_eq!(later(NOW + lease_ms, &mut lost).unwrap().first_model, 0);
         assert_eq!(lost.probes, [0, 0]);

@@ -11,7 +11,8 @@
 //! per request it is already serving differs between servers (a batching server barely, a
 //! single-slot one fully), so each model's load slope is fitted from its own samples and the
 //! request count each was taken under (see [`LoadFit`]); `load_prior` stands in until there
-//! is evidence.
+//! is evidence. TTFT also grows with the prompt (prefill), by a rate fitted per model against
+//! the request body's size (see [`PromptFit`]), so ranking can predict it for each request.
 //!
 //! Also here: the in-flight request counter per model, for load-aware ranking.
 
@@ -169,6 +170,97 @@ impl LoadFit {
     }
 }
 
+/// Prefill: how a model's idle TTFT grows with the request's size. Prompt tokens are not
+/// known without tokenising, so the request body's size in KiB stands in for them (text is
+/// a few bytes per token; large images or tool schemas make it a rougher guide).
+///
+/// A weighted least-squares line `idle TTFT = b + d × kib` through the TTFT samples, with the
+/// same fading and the same exclusion of surprises as [`LoadFit`]. The TTFT mean is kept at
+/// the model's typical size (the fit's mean KiB), so where sizes never vary nothing changes;
+/// where they do, ranking predicts each model's TTFT for the request's own size, and a model
+/// with a fast prefill gets the long prompts even if it answers short ones more slowly.
+/// The fields are decayed sums of 1, `kib`, `kib²`, idle TTFT and `kib × idle TTFT`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PromptFit {
+    pub w: f32,
+    pub kib: f32,
+    pub kib2: f32,
+    pub ttft: f32,
+    pub kib_ttft: f32,
+}
+
+/// Evidence (samples × variance of the size in KiB²) at which a fitted prefill rate counts half.
+const PREFILL_PRIOR_EVIDENCE: f64 = 1.0;
+/// Bounds a fitted prefill rate: no model gets faster with longer prompts.
+const MAX_PREFILL_MS_PER_KIB: f64 = 10_000.0;
+/// A TTFT moved to another size never drops below this share of the value it came from.
+const MIN_SIZE_ADJUSTED_SHARE: f64 = 0.05;
+
+impl PromptFit {
+    fn add(&mut self, kib: f64, idle_ttft: f64) {
+        let add = |sum: &mut f32, x: f64| *sum = (f64::from(*sum) + x) as f32;
+        add(&mut self.w, 1.0);
+        add(&mut self.kib, kib);
+        add(&mut self.kib2, kib * kib);
+        add(&mut self.ttft, idle_ttft);
+        add(&mut self.kib_ttft, kib * idle_ttft);
+    }
+
+    fn rescale(&mut self, factor: f64) {
+        if factor.is_finite() && factor > 0.0 {
+            self.ttft = (f64::from(self.ttft) * factor) as f32;
+            self.kib_ttft = (f64::from(self.kib_ttft) * factor) as f32;
+        }
+    }
+
+    fn decay(&mut self, factor: f64) {
+        for sum in [
+            &mut self.w,
+            &mut self.kib,
+            &mut self.kib2,
+            &mut self.ttft,
+            &mut self.kib_ttft,
+        ] {
+            *sum = (f64::from(*sum) * factor) as f32;
+        }
+    }
+
+    /// The size the TTFT mean refers to: the mean size of the samples.
+    pub fn typical_kib(&self) -> f64 {
+        let w = f64::from(self.w);
+        if w > 0.0 {
+            f64::from(self.kib) / w
+        } else {
+            0.0
+        }
+    }
+
+    /// Fitted prefill time per KiB, shrunk towards 0 while sizes have barely varied.
+    pub fn ms_per_kib(&self) -> f64 {
+        let w = f64::from(self.w);
+        if w <= 0.0 {
+            return 0.0;
+        }
+        let (kib, ttft) = (f64::from(self.kib) / w, f64::from(self.ttft) / w);
+        let var = f64::from(self.kib2) / w - kib * kib;
+        let evidence = w * var;
+        if evidence.is_nan() || evidence <= 1e-6 {
+            return 0.0;
+        }
+        let d = (f64::from(self.kib_ttft) / w - kib * ttft) / var;
+        if !d.is_finite() {
+            return 0.0;
+        }
+        d.clamp(0.0, MAX_PREFILL_MS_PER_KIB) * evidence / (evidence + PREFILL_PRIOR_EVIDENCE)
+    }
+
+    /// An idle TTFT taken at `from_kib`, as it would be at `to_kib`.
+    fn moved(&self, idle_ttft: f64, from_kib: f64, to_kib: f64) -> f64 {
+        let moved = idle_ttft + self.ms_per_kib() * (to_kib - from_kib);
+        moved.max(idle_ttft * MIN_SIZE_ADJUSTED_SHARE)
+    }
+}
+
 /// A mean that also notices when its level has moved.
 ///
 /// A capped mean moves 1/(MAX_WEIGHT + 1) of the way per sample, so a model that became three
@@ -193,10 +285,20 @@ pub struct Level {
 
 impl Level {
     /// A measured sample, taken while `others` other requests ran on the model.
-    fn record(&mut self, series: Series, sample: f64, others: u32, prior: f64) {
+    /// `to_reference` moves the idle value to the series' reference prompt length (TTFT) or
+    /// leaves it (tokens/s). Returns what the sample did and its idle value.
+    fn record(
+        &mut self,
+        series: Series,
+        sample: f64,
+        others: u32,
+        prior: f64,
+        to_reference: impl FnOnce(f64) -> f64,
+    ) -> (Folded, f64) {
         let k = f64::from(others);
-        let load = 1.0 + self.fit.slope(prior) * k;
-        match self.fold(series.idle(sample, load)) {
+        let idle = series.idle(sample, self.load(others, prior));
+        let folded = self.fold(to_reference(idle));
+        match folded {
             Folded::Typical => {
                 if let Some(y) = series.linear(sample) {
                     self.fit.add(k, y);
@@ -208,6 +310,7 @@ impl Level {
                 Series::Rate => 1.0 / factor,
             }),
         }
+        (folded, idle)
     }
 
     /// The load `1 + slope × others` a sample taken under `others` was measured at.
@@ -290,6 +393,7 @@ impl Level {
 
 const LEVEL_FLOATS: usize = 9;
 
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Folded {
     Typical,
     /// Surprising, not (yet) confirmed by a second surprise.
@@ -307,6 +411,7 @@ pub struct ModelStats {
     /// Samples recorded of any kind, never decayed.
     pub samples: u64,
     pub ttft: Level,
+    pub prompt: PromptFit,
     pub tokens_per_sec: Level,
     /// Share of failed attempts, 0..=1.
     pub error_rate: f32,
@@ -316,7 +421,8 @@ pub struct ModelStats {
 /// The stats as of a given time, for ranking.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct StatsView {
-    /// `None` until measured; as an idle model would show them.
+    /// `None` until measured; as an idle model would show them, TTFT for a request of
+    /// `typical_prompt_kib`.
     pub ttft_ms: Option<f64>,
     pub tokens_per_sec: Option<f64>,
     /// 0 while nothing is known.
@@ -328,25 +434,70 @@ pub struct StatsView {
     /// tokens/s falls by it.
     pub load_slope_ttft: f64,
     pub load_slope_tps: f64,
+    /// How much longer the first token takes per KiB of request body (prefill).
+    pub ttft_ms_per_kib: f64,
+    pub typical_prompt_kib: f64,
     /// Time since the last update; `None` if never updated.
     pub age_ms: Option<u64>,
     pub samples: u64,
 }
 
-pub const ENCODED_LEN: usize = 17 + 4 * (2 * LEVEL_FLOATS + 2);
-const VERSION: u8 = 2;
-/// Records written before level tracking and load fitting (version 1) are still read, so an
-/// upgrade in place keeps its numbers.
+impl StatsView {
+    /// The view as ranking should see it for a request of `prompt_kib`: TTFT moved from the
+    /// typical size to that one along the fitted prefill rate.
+    pub fn for_prompt(mut self, prompt_kib: f64) -> StatsView {
+        if let Some(ttft) = self.ttft_ms {
+            if prompt_kib.is_finite() && self.ttft_ms_per_kib > 0.0 {
+                let moved = ttft + self.ttft_ms_per_kib * (prompt_kib - self.typical_prompt_kib);
+                self.ttft_ms = Some(moved.max(ttft * MIN_SIZE_ADJUSTED_SHARE));
+            }
+        }
+        self
+    }
+}
+
+pub const ENCODED_LEN: usize = 17 + 4 * (2 * LEVEL_FLOATS + PROMPT_FLOATS + 2);
+const PROMPT_FLOATS: usize = 5;
+const VERSION: u8 = 3;
+/// Records written before level tracking and load fitting (version 1), and before the prompt
+/// fit (version 2), are still read, so an upgrade in place keeps its numbers.
 const LEGACY_LEN: usize = 41;
 const LEGACY_VERSION: u8 = 1;
+const NO_PROMPT_LEN: usize = 17 + 4 * (2 * LEVEL_FLOATS + 2);
+const NO_PROMPT_VERSION: u8 = 2;
 
 impl ModelStats {
     /// A first token `ttft_ms` after the attempt started, with `others` other requests then in
-    /// flight on the model.
-    pub fn record_ttft(&mut self, ttft_ms: u64, others: u32, now_ms: u64, policy: StatsPolicy) {
+    /// flight on the model and a request body of `prompt_kib`.
+    pub fn record_ttft(
+        &mut self,
+        ttft_ms: u64,
+        others: u32,
+        prompt_kib: f64,
+        now_ms: u64,
+        policy: StatsPolicy,
+    ) {
         self.advance(now_ms, policy);
-        self.ttft
-            .record(Series::Cost, ttft_ms as f64, others, policy.load_prior);
+        let prompt_kib = if prompt_kib.is_finite() {
+            prompt_kib.max(0.0)
+        } else {
+            0.0
+        };
+        let prompt = self.prompt;
+        let typical = prompt.typical_kib();
+        let (folded, idle) = self.ttft.record(
+            Series::Cost,
+            ttft_ms as f64,
+            others,
+            policy.load_prior,
+            |idle| prompt.moved(idle, prompt_kib, typical),
+        );
+        // Unlike the load fit, surprises count here: before the prefill rate is known, a long
+        // prompt's TTFT *is* a surprise, and leaving those out would keep it unknown.
+        if let Folded::Shift(factor) = folded {
+            self.prompt.rescale(factor);
+        }
+        self.prompt.add(prompt_kib, idle);
         self.count();
     }
 
@@ -360,6 +511,7 @@ impl ModelStats {
         &mut self,
         at_least_ms: u64,
         others: u32,
+        prompt_kib: f64,
         now_ms: u64,
         policy: StatsPolicy,
     ) {
@@ -367,10 +519,19 @@ impl ModelStats {
             return;
         }
         let idle = at_least_ms as f64 / self.ttft.load(others, policy.load_prior);
-        let value = idle.max(f64::from(self.ttft.mean)) * CENSORED_PENALTY;
+        let prompt_kib = if prompt_kib.is_finite() {
+            prompt_kib.max(0.0)
+        } else {
+            0.0
+        };
+        let at_typical = self
+            .prompt
+            .moved(idle, prompt_kib, self.prompt.typical_kib());
+        let value = at_typical.max(f64::from(self.ttft.mean)) * CENSORED_PENALTY;
         self.advance(now_ms, policy);
         if let Folded::Shift(factor) = self.ttft.fold(value) {
             self.ttft.fit.rescale(factor);
+            self.prompt.rescale(factor);
         }
         self.count();
     }
@@ -388,7 +549,7 @@ impl ModelStats {
         }
         self.advance(now_ms, policy);
         self.tokens_per_sec
-            .record(Series::Rate, tps, others, policy.load_prior);
+            .record(Series::Rate, tps, others, policy.load_prior, |idle| idle);
         self.count();
     }
 
@@ -414,6 +575,8 @@ impl ModelStats {
             weight_tps: f64::from(self.tokens_per_sec.weight) * factor,
             load_slope_ttft: self.ttft.fit.slope(policy.load_prior),
             load_slope_tps: self.tokens_per_sec.fit.slope(policy.load_prior),
+            ttft_ms_per_kib: self.prompt.ms_per_kib(),
+            typical_prompt_kib: self.prompt.typical_kib(),
             age_ms: (self.samples > 0).then(|| now_ms.saturating_sub(self.updated_ms)),
             samples: self.samples,
         }
@@ -424,6 +587,7 @@ impl ModelStats {
     fn advance(&mut self, now_ms: u64, policy: StatsPolicy) {
         let factor = policy.factor(now_ms.saturating_sub(self.updated_ms));
         self.ttft.decay(factor);
+        self.prompt.decay(factor);
         self.tokens_per_sec.decay(factor);
         self.error_weight = (f64::from(self.error_weight) * factor) as f32;
         self.updated_ms = self.updated_ms.max(now_ms);
@@ -438,12 +602,14 @@ impl ModelStats {
         out[0] = VERSION;
         out[1..9].copy_from_slice(&self.updated_ms.to_le_bytes());
         out[9..17].copy_from_slice(&self.samples.to_le_bytes());
+        let p = &self.prompt;
         let floats = self
             .ttft
             .floats()
             .into_iter()
             .chain(self.tokens_per_sec.floats())
-            .chain([self.error_rate, self.error_weight]);
+            .chain([self.error_rate, self.error_weight])
+            .chain([p.w, p.kib, p.kib2, p.ttft, p.kib_ttft]);
         for (slot, value) in out[17..].chunks_exact_mut(4).zip(floats) {
             slot.copy_from_slice(&value.to_le_bytes());
         }
@@ -459,6 +625,7 @@ impl ModelStats {
     fn try_decode(bytes: &[u8]) -> Option<Self> {
         let len = match bytes.first() {
             Some(&VERSION) => ENCODED_LEN,
+            Some(&NO_PROMPT_VERSION) => NO_PROMPT_LEN,
             Some(&LEGACY_VERSION) => LEGACY_LEN,
             _ => return None,
         };
@@ -489,15 +656,28 @@ impl ModelStats {
                 ..Level::default()
             })
         };
-        let (ttft, tokens_per_sec, error_at) = if len == ENCODED_LEN {
-            (level(0)?, level(LEVEL_FLOATS)?, 2 * LEVEL_FLOATS)
-        } else {
+        let (ttft, tokens_per_sec, error_at) = if len == LEGACY_LEN {
             (legacy(0)?, legacy(2)?, 4)
+        } else {
+            (level(0)?, level(LEVEL_FLOATS)?, 2 * LEVEL_FLOATS)
+        };
+        let prompt = if len == ENCODED_LEN {
+            let at = error_at + 2;
+            PromptFit {
+                w: f32_at(at)?,
+                kib: f32_at(at + 1)?,
+                kib2: f32_at(at + 2)?,
+                ttft: f32_at(at + 3)?,
+                kib_ttft: f32_at(at + 4)?,
+            }
+        } else {
+            PromptFit::default()
         };
         let stats = ModelStats {
             updated_ms: u64_at(1)?,
             samples: u64_at(9)?,
             ttft,
+            prompt,
             tokens_per_sec,
             error_rate: f32_at(error_at)?,
             error_weight: f32_at(error_at + 1)?,
@@ -601,8 +781,8 @@ mod tests {
     #[test]
     fn decay_halves_weight_after_each_half_life() {
         let mut s = ModelStats::default();
-        s.record_ttft(200, 0, T0, P);
-        s.record_ttft(200, 0, T0, P);
+        s.record_ttft(200, 0, 0.0, T0, P);
+        s.record_ttft(200, 0, 0.0, T0, P);
         s.record_tokens_per_sec(50.0, 0, T0, P);
         let cases = [(0, 2.0, 1.0), (30_000, 1.0, 0.5), (60_000, 0.5, 0.25)];
         for (after, ttft_w, tps_w) in cases {
@@ -618,16 +798,16 @@ mod tests {
     fn fresh_sample_dominates_stale_history() {
         let mut s = ModelStats::default();
         for i in 0..20 {
-            s.record_ttft(1000, 0, T0 + i, P);
+            s.record_ttft(1000, 0, 0.0, T0 + i, P);
         }
         // Just after, one fast sample moves twenty slow ones by its capped share...
         let mut recent = s;
-        recent.record_ttft(100, 0, T0 + 20, P);
+        recent.record_ttft(100, 0, 0.0, T0 + 20, P);
         let moved = 1000.0 - recent.view(T0 + 20, P).ttft_ms.unwrap();
         assert!(close(moved, 900.0 / (MAX_WEIGHT + 1.0)), "{moved}");
         // ...but ten minutes later the old evidence has faded away.
         let mut later = s;
-        later.record_ttft(100, 0, T0 + 600_000, P);
+        later.record_ttft(100, 0, 0.0, T0 + 600_000, P);
         let v = later.view(T0 + 600_000, P);
         assert!(v.ttft_ms.unwrap() < 101.0, "{v:?}");
         assert!(close(v.weight_ttft, 1.0), "{v:?}");
@@ -637,10 +817,10 @@ mod tests {
     fn a_sustained_change_shows_within_a_few_samples_under_heavy_traffic() {
         let mut s = ModelStats::default();
         for i in 0..1000 {
-            s.record_ttft(100, 0, T0 + i, P);
+            s.record_ttft(100, 0, 0.0, T0 + i, P);
         }
         for i in 0..10 {
-            s.record_ttft(500, 0, T0 + 1000 + i, P);
+            s.record_ttft(500, 0, 0.0, T0 + 1000 + i, P);
         }
         assert!(s.view(T0 + 1010, P).ttft_ms.unwrap() > 350.0);
     }
@@ -649,14 +829,14 @@ mod tests {
     fn steady(mean: u64) -> ModelStats {
         let mut s = ModelStats::default();
         for i in 0..40 {
-            s.record_ttft(mean + i % 3 * mean / 20, 0, T0 + i, P);
+            s.record_ttft(mean + i % 3 * mean / 20, 0, 0.0, T0 + i, P);
         }
         s
     }
 
     fn ttft_after(mut s: ModelStats, samples: &[u64]) -> f64 {
         for (i, &x) in samples.iter().enumerate() {
-            s.record_ttft(x, 0, T0 + 100 + i as u64, P);
+            s.record_ttft(x, 0, 0.0, T0 + 100 + i as u64, P);
         }
         s.view(T0 + 200, P).ttft_ms.unwrap_or(f64::NAN)
     }
@@ -705,7 +885,7 @@ mod tests {
         let mut means = Vec::new();
         for i in 0..200u64 {
             let x = if i / 2 % 2 == 0 { 100 } else { 800 };
-            s.record_ttft(x, 0, T0 + i, P);
+            s.record_ttft(x, 0, 0.0, T0 + i, P);
             if i >= 100 {
                 means.push(s.view(T0 + i, P).ttft_ms.unwrap_or(0.0));
             }
@@ -735,7 +915,7 @@ mod tests {
             let jitter = 1.0 + 0.05 * [0.0, 1.0, -1.0][(i % 3) as usize];
             let load = 1.0 + slope * f64::from(k);
             let now = t0 + i * 10;
-            s.record_ttft((base * load * jitter).round() as u64, k, now, P);
+            s.record_ttft((base * load * jitter).round() as u64, k, 0.0, now, P);
             s.record_tokens_per_sec(base / load * jitter, k, now, P);
         }
     }
@@ -766,7 +946,7 @@ mod tests {
         let mut s = ModelStats::default();
         assert_eq!(s.view(T0, P).load_slope_ttft, P.load_prior);
         for i in 0..50 {
-            s.record_ttft(300 + i % 7, 3, T0 + i, P);
+            s.record_ttft(300 + i % 7, 3, 0.0, T0 + i, P);
         }
         let v = s.view(T0 + 50, P);
         assert_eq!(v.load_slope_ttft, P.load_prior);
@@ -774,7 +954,7 @@ mod tests {
         assert!(near(v.ttft_ms.unwrap_or(0.0), 120.0, 0.05), "{v:?}");
         // A few samples from other loads only nudge it.
         let mut few = s;
-        few.record_ttft(100, 0, T0 + 60, P);
+        few.record_ttft(100, 0, 0.0, T0 + 60, P);
         let nudged = few.view(T0 + 60, P).load_slope_ttft;
         assert!(
             nudged != P.load_prior && near(nudged, P.load_prior, 0.6),
@@ -791,7 +971,7 @@ mod tests {
         let mut s = ModelStats::default();
         for i in 0..40 {
             let k = (i % 8) as u32;
-            s.record_ttft(100 * (1 + u64::from(k)), k, T0 + i, off);
+            s.record_ttft(100 * (1 + u64::from(k)), k, 0.0, T0 + i, off);
         }
         let v = s.view(T0 + 40, off);
         assert_eq!((v.load_slope_ttft, v.load_slope_tps), (0.0, 0.0));
@@ -807,6 +987,81 @@ mod tests {
         assert!(near(v.load_slope_ttft, 0.3, 0.25), "{v:?}");
     }
 
+    fn ttft_at(s: &ModelStats, kib: f64) -> f64 {
+        s.view(T0 + 10_000, P)
+            .for_prompt(kib)
+            .ttft_ms
+            .unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn prefill_rate_is_fitted_and_predicts_each_request_size() {
+        // Idle TTFT = overhead + rate × KiB; sizes cycle, with load and ±5 % jitter.
+        for (overhead, rate) in [(50.0, 5.0), (300.0, 0.5), (20.0, 20.0)] {
+            let mut s = ModelStats::default();
+            for i in 0..90u64 {
+                let kib = [1.0, 20.0, 60.0][(i % 3) as usize];
+                let k = (i / 3 % 4) as u32;
+                let jitter = 1.0 + 0.05 * [0.0, 1.0, -1.0][(i / 9 % 3) as usize];
+                let ttft = (overhead + rate * kib) * (1.0 + 0.3 * f64::from(k)) * jitter;
+                s.record_ttft(ttft.round() as u64, k, kib, T0 + i * 10, P);
+            }
+            let v = s.view(T0 + 10_000, P);
+            assert!(
+                near(v.ttft_ms_per_kib, rate, 0.2),
+                "{overhead}+{rate}/KiB: {v:?}"
+            );
+            // The short end is a small difference of large numbers: its error is counted
+            // against the longest prompt's TTFT too.
+            let longest = overhead + rate * 60.0;
+            for kib in [1.0, 20.0, 60.0] {
+                let want = overhead + rate * kib;
+                let got = ttft_at(&s, kib);
+                let off = (got - want).abs();
+                assert!(
+                    off <= 0.1 * want + 0.03 * longest,
+                    "{overhead}+{rate}/KiB at {kib}: {got}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_request_size_keeps_ttft_as_measured() {
+        let mut s = ModelStats::default();
+        for i in 0..30 {
+            s.record_ttft(200 + i % 5, 0, 8.0, T0 + i, P);
+        }
+        let v = s.view(T0 + 30, P);
+        assert_eq!(v.ttft_ms_per_kib, 0.0);
+        assert!((v.typical_prompt_kib - 8.0).abs() < 1e-3, "{v:?}");
+        assert_eq!(v.for_prompt(100.0), v);
+        assert_eq!(v.for_prompt(0.5), v);
+    }
+
+    #[test]
+    fn predictions_for_sizes_far_below_the_typical_stay_positive() {
+        let mut s = ModelStats::default();
+        for i in 0..40 {
+            let kib = if i % 2 == 0 { 50.0 } else { 100.0 };
+            s.record_ttft((10.0 * kib) as u64, 0, kib, T0 + i, P);
+        }
+        let tiny = ttft_at(&s, 0.0);
+        assert!(tiny > 0.0 && tiny < 100.0, "{tiny}");
+    }
+
+    #[test]
+    fn records_without_the_prompt_fit_are_still_read() {
+        let mut s = ModelStats::default();
+        s.record_ttft(321, 2, 0.0, T0, P);
+        s.record_tokens_per_sec(87.5, 1, T0 + 10, P);
+        let mut v2 = s.encode()[..NO_PROMPT_LEN].to_vec();
+        v2[0] = NO_PROMPT_VERSION;
+        let read = ModelStats::decode(&v2);
+        assert_eq!(read.prompt, PromptFit::default());
+        assert_eq!((read.ttft, read.tokens_per_sec), (s.ttft, s.tokens_per_sec));
+    }
+
     #[test]
     fn censored_samples_never_lower_the_mean() {
         // (history ttft, censored at, ms later)
@@ -819,10 +1074,10 @@ mod tests {
         ];
         for (mean, at_least, later) in cases {
             let mut s = ModelStats::default();
-            s.record_ttft(mean, 0, T0, P);
+            s.record_ttft(mean, 0, 0.0, T0, P);
             let mut plain = s;
-            s.record_censored_ttft(at_least, 0, T0 + later, P);
-            plain.record_ttft(at_least, 0, T0 + later, P);
+            s.record_censored_ttft(at_least, 0, 0.0, T0 + later, P);
+            plain.record_ttft(at_least, 0, 0.0, T0 + later, P);
             let got = s.view(T0 + later, P).ttft_ms.unwrap();
             assert!(got > mean as f64, "mean {mean}, censored {at_least}: {got}");
             // Slower too than if the first token had come at that very moment.
@@ -837,7 +1092,7 @@ mod tests {
     #[test]
     fn censored_sample_without_history_is_not_a_ttft() {
         let mut s = ModelStats::default();
-        s.record_censored_ttft(5, 0, T0, P);
+        s.record_censored_ttft(5, 0, 0.0, T0, P);
         assert_eq!(s, ModelStats::default());
         assert_eq!(s.view(T0, P).ttft_ms, None);
     }
@@ -883,8 +1138,8 @@ mod tests {
     #[test]
     fn a_clock_behind_the_record_neither_grows_weights_nor_rewinds_time() {
         let mut s = ModelStats::default();
-        s.record_ttft(100, 0, T0, P);
-        s.record_ttft(300, 0, T0 - 5_000, P);
+        s.record_ttft(100, 0, 0.0, T0, P);
+        s.record_ttft(300, 0, 0.0, T0 - 5_000, P);
         assert_eq!(s.updated_ms, T0);
         let v = s.view(T0 - 5_000, P);
         assert_eq!(
@@ -900,15 +1155,15 @@ mod tests {
             ..P
         };
         let mut s = ModelStats::default();
-        s.record_ttft(100, 0, T0, p);
-        s.record_ttft(300, 0, T0 + 1, p);
+        s.record_ttft(100, 0, 0.0, T0, p);
+        s.record_ttft(300, 0, 0.0, T0 + 1, p);
         assert_eq!(s.view(T0 + 1, p).ttft_ms, Some(300.0));
     }
 
     #[test]
     fn encoding_round_trips() {
         let mut s = ModelStats::default();
-        s.record_ttft(321, 0, T0, P);
+        s.record_ttft(321, 0, 0.0, T0, P);
         s.record_tokens_per_sec(87.5, 0, T0 + 10, P);
         s.record_outcome(false, T0 + 20, P);
         s.record_outcome(true, T0 + 30, P);
@@ -942,7 +1197,7 @@ mod tests {
     #[test]
     fn damaged_bytes_decode_to_no_data() {
         let mut s = ModelStats::default();
-        s.record_ttft(321, 0, T0, P);
+        s.record_ttft(321, 0, 0.0, T0, P);
         let good = s.encode();
         let with = |at: usize, bytes: &[u8]| {
             let mut b = good;
@@ -952,7 +1207,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (Vec::new(), "empty"),
             (good[..ENCODED_LEN - 1].to_vec(), "short"),
-            (with(0, &[3]).to_vec(), "unknown version"),
+            (with(0, &[4]).to_vec(), "unknown version"),
             (with(17, &f32::NAN.to_le_bytes()).to_vec(), "NaN mean"),
             (
                 with(21, &f32::INFINITY.to_le_bytes()).to_vec(),

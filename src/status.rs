@@ -52,6 +52,8 @@ pub fn render(
                 "weight_tokens_per_sec": round(Some(stats.weight_tps), 2),
                 "load_slope_ttft": round(Some(stats.load_slope_ttft), 3),
                 "load_slope_tokens_per_sec": round(Some(stats.load_slope_tps), 3),
+                "ttft_ms_per_kib": round(Some(stats.ttft_ms_per_kib), 3),
+                "typical_prompt_kib": round(Some(stats.typical_prompt_kib), 2),
                 "samples": stats.samples,
                 "sample_age_ms": stats.age_ms,
                 "picks": picks.get(id).copied().flatten(),

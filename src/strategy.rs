@@ -4,8 +4,9 @@
 //! - latency: `ttft * (1 + slope * in_flight) / (1 - min(err, 0.9))`
 //! - throughput: `tps / (1 + slope * in_flight) * (1 - min(err, 0.9))`
 //!
-//! `ttft` and `tps` are as the model shows them idle and `slope` is how much each request in
-//! flight slows this model down, fitted from its own samples (`stats::LoadFit`).
+//! `ttft` and `tps` are as the model shows them idle (`ttft` for this request's size, see
+//! `stats::PromptFit`) and `slope` is how much each request in flight slows this model down,
+//! fitted from its own samples (`stats::LoadFit`).
 //!
 //! The load term is what stops herding: with raw metrics every worker would send everything
 //! to the current leader until it collapses, while here each request in flight makes the
@@ -244,6 +245,8 @@ mod tests {
             weight_tps: 5.0,
             load_slope_ttft: 0.5,
             load_slope_tps: 0.5,
+            ttft_ms_per_kib: 0.0,
+            typical_prompt_kib: 0.0,
             age_ms: Some(1000),
             samples: 10,
         }

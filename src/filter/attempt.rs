@@ -25,6 +25,8 @@ pub struct Attempt {
     pending_rewrite: Option<Range<usize>>,
     attempt_count: Option<Vec<u8>>,
     meter: Option<AttemptMeter>,
+    /// The request body's size, for the model's prefill fit.
+    prompt_kib: f64,
 }
 
 impl Attempt {
@@ -36,6 +38,7 @@ impl Attempt {
             pending_rewrite: None,
             attempt_count: None,
             meter: None,
+            prompt_kib: 0.0,
         }
     }
 
@@ -55,7 +58,10 @@ impl Attempt {
         if matches!(record, Record::Failed { .. }) {
             self.metrics.attempt_failed(model);
         }
-        if let Some(view) = live_store::record(prepared, model, &record, meter.others(), now) {
+        let others = meter.others();
+        if let Some(view) =
+            live_store::record(prepared, model, &record, others, self.prompt_kib, now)
+        {
             self.metrics.live_numbers(model, &view);
         }
     }
@@ -123,6 +129,7 @@ impl HttpContext for Attempt {
         let head = AttemptRequestHead::read(header_map::pairs(&raw));
         self.attempt_count = head.attempt_count.map(<[u8]>::to_vec);
         let info = head.info;
+        self.prompt_kib = info.body_len.map_or(0.0, |len| len as f64 / 1024.0);
         self.model = host_model();
         let Some(model_id) = self.model else {
             log::warn!("model-router: attempt to a host without model metadata");

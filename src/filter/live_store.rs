@@ -72,14 +72,15 @@ pub fn record(
     model: ModelId,
     record: &Record,
     others: u32,
+    prompt_kib: f64,
     now_ms: u64,
 ) -> Option<StatsView> {
     let m = prepared.model(model)?;
     let policy = prepared.stats_policy;
     let updated = match *record {
-        Record::FirstToken { ttft_ms } => {
-            update_stats(m, |s| s.record_ttft(ttft_ms, others, now_ms, policy))
-        }
+        Record::FirstToken { ttft_ms } => update_stats(m, |s| {
+            s.record_ttft(ttft_ms, others, prompt_kib, now_ms, policy)
+        }),
         Record::Completed { tokens_per_sec, ok } => {
             update_cooldown(m, CooldownState::after_success);
             update_stats(m, |s| {
@@ -100,7 +101,7 @@ pub fn record(
             });
             update_stats(m, |s| {
                 if !had_first_token {
-                    s.record_censored_ttft(elapsed_ms, others, now_ms, policy);
+                    s.record_censored_ttft(elapsed_ms, others, prompt_kib, now_ms, policy);
                 }
                 s.record_outcome(false, now_ms, policy);
             })

@@ -149,10 +149,10 @@ class Envoy:
         body = {"model": model, "messages": [{"role": "user", "content": "hello"}], **extra}
         return self.post("/v1/chat/completions", body, timeout=timeout)
 
-    def stream_chat(self, model: str) -> str:
+    def stream_chat(self, model: str, prompt: str = "hi") -> str:
         """One streamed chat completion (with usage), read to the end; returns the serving model."""
         body = {"model": model, "stream": True, "stream_options": {"include_usage": True},
-                "messages": [{"role": "user", "content": "hi"}]}
+                "messages": [{"role": "user", "content": prompt}]}
         with self.post("/v1/chat/completions", body, stream=True, timeout=20) as resp:
             assert resp.status_code == 200, resp.text
             for _ in resp.iter_lines():

@@ -81,6 +81,24 @@ def test_each_model_s_load_slope_is_learned_and_routes_concurrent_traffic(sims, 
     assert served_by["batching"] >= 16, served_by
 
 
+def test_latency_sends_long_prompts_to_the_model_with_the_faster_prefill(sims, router):
+    """`snappy` answers short prompts first but its prefill is slow; `prefill` starts later but
+    reads long prompts quickly. The router fits each one's TTFT per KiB of request body and
+    ranks by the TTFT predicted for the request's own size."""
+    snappy = sims("snappy", ttft_ms=20, prefill_ms_per_kb=8, tokens_per_sec=400, output_tokens=4)
+    prefill = sims("prefill", ttft_ms=150, prefill_ms_per_kb=0.3, tokens_per_sec=400, output_tokens=4)
+    r = router([snappy, prefill], {"default": ["snappy", "prefill"]})
+    short, long = "hi", "x" * 40_000
+    for name in ("snappy", "prefill"):
+        for prompt in (short, long) * 4:
+            r.envoy.stream_chat(name, prompt)
+    fitted = {m["name"]: m["ttft_ms_per_kib"] for m in status(r)["models"]}
+    assert fitted["snappy"] > 4 and fitted["prefill"] < 1.5, fitted
+    for prompt, want in ((short, "snappy"), (long, "prefill")):
+        picks = collections.Counter(r.envoy.stream_chat("default:latency", prompt) for _ in range(10))
+        assert picks[want] >= 8, (len(prompt), picks)
+
+
 def test_model_that_breaks_streams_loses_latency_traffic(sims, router):
     flaky = sims("flaky", ttft_ms=20, tokens_per_sec=200, output_tokens=6, fail="close-mid-stream",
                  fail_after_events=2)

@@ -11,6 +11,7 @@ usage: model-sim --listen 127.0.0.1:18081 [--admin 127.0.0.1:19081] [--model NAM
                  [--ttft-ms 50] [--tokens-per-sec 200] [--output-tokens 16]
                  [--fail MODE] [--retry-after SECS] [--fail-after-events N]
                  [--concurrency-slowdown F] [--ttft-jitter S]
+                 [--prefill-ms-per-kb R]
 
   --listen ADDR              main (OpenAI API) address, loopback only (default 127.0.0.1:18081;
                              port 0 picks a free port)
@@ -25,6 +26,7 @@ usage: model-sim --listen 127.0.0.1:18081 [--admin 127.0.0.1:19081] [--model NAM
   --concurrency-slowdown F   with k in flight, TTFT*(1+F*(k-1)) and rate/(1+F*(k-1)) (default 0)
   --ttft-jitter S            each TTFT times exp(S*z), z standard normal: log-normal spread
                              around the median TTFT (default 0: exact)
+  --prefill-ms-per-kb R      TTFT grows by R ms per KiB of request body, like prefill (default 0)
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,7 @@ const CONFIG_FLAGS: &[(&str, &str)] = &[
     ("--fail-after-events", "fail_after_events"),
     ("--concurrency-slowdown", "concurrency_slowdown"),
     ("--ttft-jitter", "ttft_jitter"),
+    ("--prefill-ms-per-kb", "prefill_ms_per_kb"),
 ];
 
 /// Parses a loopback `IP:PORT` (`localhost:PORT` is accepted too).

@@ -128,6 +128,8 @@ fn route(method: &str, path: &str) -> Result<Endpoint, u16> {
 struct Pace<'a> {
     shared: &'a Shared,
     cfg: &'a Config,
+    /// The request body's size: prefill time grows with it.
+    prompt_kb: f64,
 }
 
 impl Pace<'_> {
@@ -137,9 +139,8 @@ impl Pace<'_> {
         } else {
             1.0
         };
-        Duration::from_secs_f64(
-            self.cfg.ttft_ms as f64 / 1000.0 * self.cfg.slowdown_factor(in_flight) * jitter,
-        )
+        let idle_ms = self.cfg.ttft_ms as f64 + self.cfg.prefill_ms_per_kb * self.prompt_kb;
+        Duration::from_secs_f64(idle_ms / 1000.0 * self.cfg.slowdown_factor(in_flight) * jitter)
     }
 
     /// Gap to the next token, using the load right now.
@@ -290,7 +291,11 @@ fn api(
         return result;
     }
 
-    let pace = Pace { shared, cfg: &cfg };
+    let pace = Pace {
+        shared,
+        cfg: &cfg,
+        prompt_kb: body.len() as f64 / 1024.0,
+    };
     let created = openai::now_secs();
     if endpoint == Endpoint::Models {
         thread::sleep(pace.ttft(in_flight.level));
