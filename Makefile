@@ -14,7 +14,7 @@ ENVOY       ?= envoy
 LISTEN      ?= 127.0.0.1:10000
 ADMIN       ?= 127.0.0.1:9901
 
-.PHONY: help build wasm tools run traffic test test-unit test-wasm test-e2e bench-scan lint fmt clean deps bench bench-failover bench-routing faults soak bench-overhead oci
+.PHONY: help build wasm tools run traffic test test-unit test-wasm test-e2e bench-scan lint fmt clean deps bench bench-failover bench-routing bench-prompt faults soak bench-overhead oci
 
 help:
 	@echo "make run    build, start 3 simulated models + Envoy with the router on $(LISTEN)"
@@ -81,7 +81,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --release --target $(WASM_TARGET) -p model-router -- -D warnings
 
-bench: bench-failover bench-routing bench-overhead bench-scan
+bench: bench-failover bench-routing bench-prompt bench-overhead bench-scan
 
 # Body-scan speed in V8 by opt-level and SIMD128 (about 2 minutes); writes bench/results/scan.*
 bench-scan:
@@ -94,6 +94,11 @@ bench-failover: build deps
 # (about 6 minutes; `make bench-routing BENCH_ARGS=--quick` for a short debugging run).
 bench-routing: build deps $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/routing.py $(BENCH_ARGS)
+
+# Routing by prompt size (prefill): `:latency` against an oracle that knows each request's
+# best model (about 3 minutes). BENCH_ARGS=--baseline-wasm=PATH adds another module's router.
+bench-prompt: build deps $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/prompt_mix.py $(BENCH_ARGS)
 
 $(BENCH_VENV)/.installed: bench/requirements.txt tests/requirements.txt
 	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

@@ -119,10 +119,11 @@ class Oracle:
             self.config = config
 
 
-def one_request(session: requests.Session, url: str, model: str, max_tokens: int, t0: float) -> dict:
+def one_request(session: requests.Session, url: str, model: str, max_tokens: int, t0: float,
+                prompt: str = "hello") -> dict:
     """One streamed chat completion; times are seconds since the run's t0."""
     body = {"model": model, "stream": True, "stream_options": {"include_usage": True},
-            "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hello"}]}
+            "max_tokens": max_tokens, "messages": [{"role": "user", "content": prompt}]}
     rec = {"sent": model, "start": time.monotonic() - t0, "ok": False, "served": None,
            "ttft": None, "tps": None, "tokens": None, "end": None, "error": None}
     start = time.monotonic()
