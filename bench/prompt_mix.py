@@ -41,10 +41,10 @@ from routing import MODELS, MAX_TOKENS, REQUEST_TIMEOUT, mean, one_request, perc
 
 SIZES_KIB = [0.5, 8, 32, 64]
 SLOWDOWN = 0.3
-SPEEDS = {  # TTFT = ttft_ms + prefill_ms_per_kb x KiB, before the queueing slowdown
-    "m1": {"ttft_ms": 40, "prefill_ms_per_kb": 6.0},
-    "m2": {"ttft_ms": 120, "prefill_ms_per_kb": 2.0},
-    "m3": {"ttft_ms": 220, "prefill_ms_per_kb": 0.2},
+SPEEDS = {  # TTFT = ttft_ms + prefill_ms_per_kib x KiB, before the queueing slowdown
+    "m1": {"ttft_ms": 40, "prefill_ms_per_kib": 6.0},
+    "m2": {"ttft_ms": 120, "prefill_ms_per_kib": 2.0},
+    "m3": {"ttft_ms": 220, "prefill_ms_per_kib": 0.2},
 }
 # The body's JSON around the prompt, so a prompt of n characters makes a body of about n bytes.
 BODY_OVERHEAD = 170
@@ -62,7 +62,7 @@ class Oracle:
     def pick(self, kib: float) -> str:
         def expected(m):
             s = SPEEDS[m]
-            return (s["ttft_ms"] + s["prefill_ms_per_kb"] * kib) * (1 + SLOWDOWN * self.in_flight[m])
+            return (s["ttft_ms"] + s["prefill_ms_per_kib"] * kib) * (1 + SLOWDOWN * self.in_flight[m])
         with self.lock:
             best = min(MODELS, key=lambda m: (expected(m), MODELS.index(m)))
             self.in_flight[best] += 1
@@ -175,7 +175,7 @@ def main():
     wall = time.monotonic() - began
 
     cmd = " ".join(["bench/.venv/bin/python", "bench/prompt_mix.py", *sys.argv[1:]])
-    speeds = ", ".join(f"{m} {SPEEDS[m]['ttft_ms']} ms + {SPEEDS[m]['prefill_ms_per_kb']} ms/KiB"
+    speeds = ", ".join(f"{m} {SPEEDS[m]['ttft_ms']} ms + {SPEEDS[m]['prefill_ms_per_kib']} ms/KiB"
                        for m in MODELS)
     lines = [
         "# Routing by prompt size",

@@ -85,8 +85,8 @@ def test_latency_sends_long_prompts_to_the_model_with_the_faster_prefill(sims, r
     """`snappy` answers short prompts first but its prefill is slow; `prefill` starts later but
     reads long prompts quickly. The router fits each one's TTFT per KiB of request body and
     ranks by the TTFT predicted for the request's own size."""
-    snappy = sims("snappy", ttft_ms=20, prefill_ms_per_kb=8, tokens_per_sec=400, output_tokens=4)
-    prefill = sims("prefill", ttft_ms=150, prefill_ms_per_kb=0.3, tokens_per_sec=400, output_tokens=4)
+    snappy = sims("snappy", ttft_ms=20, prefill_ms_per_kib=8, tokens_per_sec=400, output_tokens=4)
+    prefill = sims("prefill", ttft_ms=150, prefill_ms_per_kib=0.3, tokens_per_sec=400, output_tokens=4)
     r = router([snappy, prefill], {"default": ["snappy", "prefill"]})
     short, long = "hi", "x" * 40_000
     for name in ("snappy", "prefill"):

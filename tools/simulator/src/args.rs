@@ -11,7 +11,7 @@ usage: model-sim --listen 127.0.0.1:18081 [--admin 127.0.0.1:19081] [--model NAM
                  [--ttft-ms 50] [--tokens-per-sec 200] [--output-tokens 16]
                  [--fail MODE] [--retry-after SECS] [--fail-after-events N]
                  [--concurrency-slowdown F] [--ttft-jitter S]
-                 [--prefill-ms-per-kb R]
+                 [--prefill-ms-per-kib R]
 
   --listen ADDR              main (OpenAI API) address, loopback only (default 127.0.0.1:18081;
                              port 0 picks a free port)
@@ -26,7 +26,7 @@ usage: model-sim --listen 127.0.0.1:18081 [--admin 127.0.0.1:19081] [--model NAM
   --concurrency-slowdown F   with k in flight, TTFT*(1+F*(k-1)) and rate/(1+F*(k-1)) (default 0)
   --ttft-jitter S            each TTFT times exp(S*z), z standard normal: log-normal spread
                              around the median TTFT (default 0: exact)
-  --prefill-ms-per-kb R      TTFT grows by R ms per KiB of request body, like prefill (default 0)
+  --prefill-ms-per-kib R     TTFT grows by R ms per KiB of request body, like prefill (default 0)
 ";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +53,7 @@ const CONFIG_FLAGS: &[(&str, &str)] = &[
     ("--fail-after-events", "fail_after_events"),
     ("--concurrency-slowdown", "concurrency_slowdown"),
     ("--ttft-jitter", "ttft_jitter"),
-    ("--prefill-ms-per-kb", "prefill_ms_per_kb"),
+    ("--prefill-ms-per-kib", "prefill_ms_per_kib"),
 ];
 
 /// Parses a loopback `IP:PORT` (`localhost:PORT` is accepted too).

@@ -139,7 +139,7 @@ impl Pace<'_> {
         } else {
             1.0
         };
-        let idle_ms = self.cfg.ttft_ms as f64 + self.cfg.prefill_ms_per_kb * self.prompt_kb;
+        let idle_ms = self.cfg.ttft_ms as f64 + self.cfg.prefill_ms_per_kib * self.prompt_kb;
         Duration::from_secs_f64(idle_ms / 1000.0 * self.cfg.slowdown_factor(in_flight) * jitter)
     }
 

@@ -109,7 +109,7 @@ pub struct Config {
     /// (so `ttft_ms` is the median). 0 keeps TTFT exact.
     pub ttft_jitter: f64,
     /// Prefill time added to TTFT per KiB of request body.
-    pub prefill_ms_per_kb: f64,
+    pub prefill_ms_per_kib: f64,
 }
 
 impl Default for Config {
@@ -124,7 +124,7 @@ impl Default for Config {
             fail_after_events: 3,
             concurrency_slowdown: 0.0,
             ttft_jitter: 0.0,
-            prefill_ms_per_kb: 0.0,
+            prefill_ms_per_kib: 0.0,
         }
     }
 }
@@ -139,7 +139,7 @@ pub const FIELDS: &[&str] = &[
     "fail_after_events",
     "concurrency_slowdown",
     "ttft_jitter",
-    "prefill_ms_per_kb",
+    "prefill_ms_per_kib",
 ];
 
 fn int_in(v: &Value, name: &str, max: u64) -> Result<u64, String> {
@@ -195,7 +195,7 @@ impl Config {
                 self.concurrency_slowdown = float_in(v, name, false, 1_000.0)?
             }
             "ttft_jitter" => self.ttft_jitter = float_in(v, name, false, 3.0)?,
-            "prefill_ms_per_kb" => self.prefill_ms_per_kb = float_in(v, name, false, 60_000.0)?,
+            "prefill_ms_per_kib" => self.prefill_ms_per_kib = float_in(v, name, false, 60_000.0)?,
             _ => {
                 return Err(format!(
                     "unknown field '{name}'; known fields: {}",
