@@ -6,7 +6,7 @@
 //!
 //! Times and rates are reported as measured, with the number of other requests that were in
 //! flight on the model when the attempt started: the stats turn them into what an idle model
-//! would show, with the model's own fitted load slope (`stats::LoadFit`). Ranking multiplies
+//! would show, with the model's own fitted load slope (`stats::LineFit::load_slope`). Ranking multiplies
 //! the current load back in, so load is counted once, at decision time, and a model is not
 //! penalised twice for traffic it was already carrying when it was measured.
 

@@ -10,9 +10,10 @@
 //! TTFT and tokens/s are kept as an idle model would show them. How much a model slows down
 //! per request it is already serving differs between servers (a batching server barely, a
 //! single-slot one fully), so each model's load slope is fitted from its own samples and the
-//! request count each was taken under (see [`LoadFit`]); `load_prior` stands in until there
-//! is evidence. TTFT also grows with the prompt (prefill), by a rate fitted per model against
-//! the request body's size (see [`PromptFit`]), so ranking can predict it for each request.
+//! request count each was taken under (see [`LineFit::load_slope`]); `load_prior` stands in
+//! until there is evidence. TTFT also grows with the prompt (prefill), by a rate fitted per
+//! model against the request body's size (see [`LineFit::prefill_ms_per_kib`]), so ranking
+//! can predict it for each request.
 //!
 //! Also here: the in-flight request counter per model, for load-aware ranking.
 
@@ -97,97 +98,139 @@ pub const MAX_LOAD_SLOPE: f64 = 4.0;
 /// samples taken under different loads before it outweighs the prior.
 const PRIOR_EVIDENCE: f64 = 4.0;
 
-/// A weighted least-squares line `y = a + c × k` through a series' samples, `k` being the other
-/// requests in flight on the model when the sample's attempt started and `y` the series'
-/// [`Series::linear`] quantity; the load slope is `c / a`. The sums fade with time like the
-/// means, so the fit follows a server whose behaviour changes, and surprising samples (level
-/// shifts, outliers) stay out of it.
-/// The fields are decayed sums of 1, `k`, `k²`, `y` and `k × y`.
+/// Decayed sums for a weighted least-squares line `y = a + b × x`: of 1, `x`, `x²`, `y` and
+/// `x × y`. They fade with time like the means, so a fit follows a server whose behaviour
+/// changes. Two fits use it: the load fit (`x` = other requests in flight, `y` = TTFT or time
+/// per token, see [`LineFit::load_slope`]) and the prompt fit (`x` = request KiB, `y` = idle
+/// TTFT, see [`LineFit::prefill_ms_per_kib`]). The load fit leaves surprising samples out (a
+/// level shift or an outlier says nothing about load); the prompt fit keeps them, since before
+/// the prefill rate is known a long prompt's TTFT *is* a surprise.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct LoadFit {
+pub struct LineFit {
     pub w: f32,
-    pub k: f32,
-    pub kk: f32,
+    pub x: f32,
+    pub xx: f32,
     pub y: f32,
-    pub ky: f32,
+    pub xy: f32,
 }
 
-impl LoadFit {
-    fn add(&mut self, k: f64, y: f64) {
-        let add = |sum: &mut f32, x: f64| *sum = (f64::from(*sum) + x) as f32;
+/// A fitted line, where the samples' `x` varied at all.
+struct Line {
+    mean_x: f64,
+    mean_y: f64,
+    /// `b`.
+    slope: f64,
+    /// Samples × variance of `x`: how much the data pins the slope down.
+    evidence: f64,
+}
+
+impl LineFit {
+    fn add(&mut self, x: f64, y: f64) {
+        let add = |sum: &mut f32, v: f64| *sum = (f64::from(*sum) + v) as f32;
         add(&mut self.w, 1.0);
-        add(&mut self.k, k);
-        add(&mut self.kk, k * k);
+        add(&mut self.x, x);
+        add(&mut self.xx, x * x);
         add(&mut self.y, y);
-        add(&mut self.ky, k * y);
+        add(&mut self.xy, x * y);
     }
 
-    /// The level moved by `factor`: so did every sample's `y`, as far as the slope is concerned.
-    fn rescale(&mut self, factor: f64) {
+    /// The level moved by `factor`: so did every sample's `y`, as far as the line is concerned.
+    fn rescale_y(&mut self, factor: f64) {
         if factor.is_finite() && factor > 0.0 {
             self.y = (f64::from(self.y) * factor) as f32;
-            self.ky = (f64::from(self.ky) * factor) as f32;
+            self.xy = (f64::from(self.xy) * factor) as f32;
         }
     }
 
     fn decay(&mut self, factor: f64) {
         for sum in [
             &mut self.w,
-            &mut self.k,
-            &mut self.kk,
+            &mut self.x,
+            &mut self.xx,
             &mut self.y,
-            &mut self.ky,
+            &mut self.xy,
         ] {
             *sum = (f64::from(*sum) * factor) as f32;
         }
     }
 
-    /// The fitted slope, shrunk towards `prior` by how little the samples' loads varied.
-    pub fn slope(&self, prior: f64) -> f64 {
+    fn mean_x(&self) -> f64 {
+        let w = f64::from(self.w);
+        if w > 0.0 {
+            f64::from(self.x) / w
+        } else {
+            0.0
+        }
+    }
+
+    fn line(&self) -> Option<Line> {
+        let w = f64::from(self.w);
+        if w <= 0.0 {
+            return None;
+        }
+        let (mean_x, mean_y) = (f64::from(self.x) / w, f64::from(self.y) / w);
+        let var_x = f64::from(self.xx) / w - mean_x * mean_x;
+        let evidence = w * var_x;
+        if evidence.is_nan() || evidence <= 1e-6 {
+            return None;
+        }
+        let slope = (f64::from(self.xy) / w - mean_x * mean_y) / var_x;
+        slope.is_finite().then_some(Line {
+            mean_x,
+            mean_y,
+            slope,
+            evidence,
+        })
+    }
+
+    /// As a load fit: `c / a` of `y = a + c × k`, the model's slowdown per request in flight,
+    /// shrunk towards `prior` by how little the samples' loads varied.
+    pub fn load_slope(&self, prior: f64) -> f64 {
         if prior <= 0.0 || prior.is_nan() {
             return 0.0;
         }
         let prior = prior.clamp(MIN_LOAD_SLOPE, MAX_LOAD_SLOPE);
-        let w = f64::from(self.w);
-        if w <= 0.0 {
+        let Some(line) = self.line().filter(|l| l.mean_y > 0.0) else {
             return prior;
-        }
-        let (k, y) = (f64::from(self.k) / w, f64::from(self.y) / w);
-        let var_k = f64::from(self.kk) / w - k * k;
-        let evidence = w * var_k;
-        if !(evidence > 1e-6 && y > 0.0) {
-            return prior;
-        }
-        let c = (f64::from(self.ky) / w - k * y) / var_k;
-        let a = y - c * k;
-        let fitted = if a > 0.0 { c / a } else { MAX_LOAD_SLOPE };
-        let fitted = if fitted.is_finite() {
-            fitted.clamp(MIN_LOAD_SLOPE, MAX_LOAD_SLOPE)
-        } else {
-            prior
         };
-        (evidence * fitted + PRIOR_EVIDENCE * prior) / (evidence + PRIOR_EVIDENCE)
+        let a = line.mean_y - line.slope * line.mean_x;
+        let fitted = if a > 0.0 {
+            (line.slope / a).clamp(MIN_LOAD_SLOPE, MAX_LOAD_SLOPE)
+        } else {
+            MAX_LOAD_SLOPE
+        };
+        (line.evidence * fitted + PRIOR_EVIDENCE * prior) / (line.evidence + PRIOR_EVIDENCE)
+    }
+
+    /// As a prompt fit: prefill time per KiB, shrunk towards 0 while sizes have barely varied.
+    pub fn prefill_ms_per_kib(&self) -> f64 {
+        self.line().map_or(0.0, |line| {
+            line.slope.clamp(0.0, MAX_PREFILL_MS_PER_KIB) * line.evidence
+                / (line.evidence + PREFILL_PRIOR_EVIDENCE)
+        })
+    }
+
+    /// As a prompt fit: the size the TTFT mean refers to, the mean size of the samples.
+    pub fn typical_kib(&self) -> f64 {
+        self.mean_x()
+    }
+
+    /// As a prompt fit: an idle TTFT taken at `from_kib`, as it would be at `to_kib`.
+    fn moved(&self, idle_ttft: f64, from_kib: f64, to_kib: f64) -> f64 {
+        let moved = idle_ttft + self.prefill_ms_per_kib() * (to_kib - from_kib);
+        moved.max(idle_ttft * MIN_SIZE_ADJUSTED_SHARE)
+    }
+
+    fn floats(&self) -> [f32; LINE_FLOATS] {
+        [self.w, self.x, self.xx, self.y, self.xy]
+    }
+
+    fn from_floats([w, x, xx, y, xy]: [f32; LINE_FLOATS]) -> Self {
+        LineFit { w, x, xx, y, xy }
     }
 }
 
-/// Prefill: how a model's idle TTFT grows with the request's size. Prompt tokens are not
-/// known without tokenising, so the request body's size in KiB stands in for them (text is
-/// a few bytes per token; large images or tool schemas make it a rougher guide).
-///
-/// A weighted least-squares line `idle TTFT = b + d × kib` through the TTFT samples, with the
-/// same fading and the same exclusion of surprises as [`LoadFit`]. The TTFT mean is kept at
-/// the model's typical size (the fit's mean KiB), so where sizes never vary nothing changes;
-/// where they do, ranking predicts each model's TTFT for the request's own size, and a model
-/// with a fast prefill gets the long prompts even if it answers short ones more slowly.
-/// The fields are decayed sums of 1, `kib`, `kib²`, idle TTFT and `kib × idle TTFT`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct PromptFit {
-    pub w: f32,
-    pub kib: f32,
-    pub kib2: f32,
-    pub ttft: f32,
-    pub kib_ttft: f32,
-}
+const LINE_FLOATS: usize = 5;
 
 /// Evidence (samples × variance of the size in KiB²) at which a fitted prefill rate counts half.
 const PREFILL_PRIOR_EVIDENCE: f64 = 1.0;
@@ -195,71 +238,6 @@ const PREFILL_PRIOR_EVIDENCE: f64 = 1.0;
 const MAX_PREFILL_MS_PER_KIB: f64 = 10_000.0;
 /// A TTFT moved to another size never drops below this share of the value it came from.
 const MIN_SIZE_ADJUSTED_SHARE: f64 = 0.05;
-
-impl PromptFit {
-    fn add(&mut self, kib: f64, idle_ttft: f64) {
-        let add = |sum: &mut f32, x: f64| *sum = (f64::from(*sum) + x) as f32;
-        add(&mut self.w, 1.0);
-        add(&mut self.kib, kib);
-        add(&mut self.kib2, kib * kib);
-        add(&mut self.ttft, idle_ttft);
-        add(&mut self.kib_ttft, kib * idle_ttft);
-    }
-
-    fn rescale(&mut self, factor: f64) {
-        if factor.is_finite() && factor > 0.0 {
-            self.ttft = (f64::from(self.ttft) * factor) as f32;
-            self.kib_ttft = (f64::from(self.kib_ttft) * factor) as f32;
-        }
-    }
-
-    fn decay(&mut self, factor: f64) {
-        for sum in [
-            &mut self.w,
-            &mut self.kib,
-            &mut self.kib2,
-            &mut self.ttft,
-            &mut self.kib_ttft,
-        ] {
-            *sum = (f64::from(*sum) * factor) as f32;
-        }
-    }
-
-    /// The size the TTFT mean refers to: the mean size of the samples.
-    pub fn typical_kib(&self) -> f64 {
-        let w = f64::from(self.w);
-        if w > 0.0 {
-            f64::from(self.kib) / w
-        } else {
-            0.0
-        }
-    }
-
-    /// Fitted prefill time per KiB, shrunk towards 0 while sizes have barely varied.
-    pub fn ms_per_kib(&self) -> f64 {
-        let w = f64::from(self.w);
-        if w <= 0.0 {
-            return 0.0;
-        }
-        let (kib, ttft) = (f64::from(self.kib) / w, f64::from(self.ttft) / w);
-        let var = f64::from(self.kib2) / w - kib * kib;
-        let evidence = w * var;
-        if evidence.is_nan() || evidence <= 1e-6 {
-            return 0.0;
-        }
-        let d = (f64::from(self.kib_ttft) / w - kib * ttft) / var;
-        if !d.is_finite() {
-            return 0.0;
-        }
-        d.clamp(0.0, MAX_PREFILL_MS_PER_KIB) * evidence / (evidence + PREFILL_PRIOR_EVIDENCE)
-    }
-
-    /// An idle TTFT taken at `from_kib`, as it would be at `to_kib`.
-    fn moved(&self, idle_ttft: f64, from_kib: f64, to_kib: f64) -> f64 {
-        let moved = idle_ttft + self.ms_per_kib() * (to_kib - from_kib);
-        moved.max(idle_ttft * MIN_SIZE_ADJUSTED_SHARE)
-    }
-}
 
 /// A mean that also notices when its level has moved.
 ///
@@ -280,7 +258,8 @@ pub struct Level {
     pub spread: f32,
     /// The last sample, if it was a surprise; 0 otherwise.
     pub surprise: f32,
-    pub fit: LoadFit,
+    /// Against the other requests in flight: the load slope.
+    pub fit: LineFit,
 }
 
 impl Level {
@@ -305,7 +284,7 @@ impl Level {
                 }
             }
             Folded::Outlier => {}
-            Folded::Shift(factor) => self.fit.rescale(match series {
+            Folded::Shift(factor) => self.fit.rescale_y(match series {
                 Series::Cost => factor,
                 Series::Rate => 1.0 / factor,
             }),
@@ -315,7 +294,7 @@ impl Level {
 
     /// The load `1 + slope × others` a sample taken under `others` was measured at.
     fn load(&self, others: u32, prior: f64) -> f64 {
-        1.0 + self.fit.slope(prior) * f64::from(others)
+        1.0 + self.fit.load_slope(prior) * f64::from(others)
     }
 
     /// Folds a value already expressed for an idle model.
@@ -365,28 +344,28 @@ impl Level {
     }
 
     fn floats(&self) -> [f32; LEVEL_FLOATS] {
-        let f = &self.fit;
+        let [w, x, xx, y, xy] = self.fit.floats();
         [
             self.mean,
             self.weight,
             self.spread,
             self.surprise,
-            f.w,
-            f.k,
-            f.kk,
-            f.y,
-            f.ky,
+            w,
+            x,
+            xx,
+            y,
+            xy,
         ]
     }
 
     fn from_floats(v: [f32; LEVEL_FLOATS]) -> Self {
-        let [mean, weight, spread, surprise, w, k, kk, y, ky] = v;
+        let [mean, weight, spread, surprise, w, x, xx, y, xy] = v;
         Level {
             mean,
             weight,
             spread,
             surprise,
-            fit: LoadFit { w, k, kk, y, ky },
+            fit: LineFit::from_floats([w, x, xx, y, xy]),
         }
     }
 }
@@ -411,7 +390,8 @@ pub struct ModelStats {
     /// Samples recorded of any kind, never decayed.
     pub samples: u64,
     pub ttft: Level,
-    pub prompt: PromptFit,
+    /// Idle TTFT against the request's KiB: the prefill rate.
+    pub prompt: LineFit,
     pub tokens_per_sec: Level,
     /// Share of failed attempts, 0..=1.
     pub error_rate: f32,
@@ -456,8 +436,8 @@ impl StatsView {
     }
 }
 
-pub const ENCODED_LEN: usize = 17 + 4 * (2 * LEVEL_FLOATS + PROMPT_FLOATS + 2);
-const PROMPT_FLOATS: usize = 5;
+pub const ENCODED_LEN: usize = 17 + 4 * (2 * LEVEL_FLOATS + LINE_FLOATS + 2);
+
 const VERSION: u8 = 3;
 /// Records written before level tracking and load fitting (version 1), and before the prompt
 /// fit (version 2), are still read, so an upgrade in place keeps its numbers.
@@ -495,7 +475,7 @@ impl ModelStats {
         // Unlike the load fit, surprises count here: before the prefill rate is known, a long
         // prompt's TTFT *is* a surprise, and leaving those out would keep it unknown.
         if let Folded::Shift(factor) = folded {
-            self.prompt.rescale(factor);
+            self.prompt.rescale_y(factor);
         }
         self.prompt.add(prompt_kib, idle);
         self.count();
@@ -530,8 +510,8 @@ impl ModelStats {
         let value = at_typical.max(f64::from(self.ttft.mean)) * CENSORED_PENALTY;
         self.advance(now_ms, policy);
         if let Folded::Shift(factor) = self.ttft.fold(value) {
-            self.ttft.fit.rescale(factor);
-            self.prompt.rescale(factor);
+            self.ttft.fit.rescale_y(factor);
+            self.prompt.rescale_y(factor);
         }
         self.count();
     }
@@ -573,9 +553,9 @@ impl ModelStats {
             },
             weight_ttft: f64::from(self.ttft.weight) * factor,
             weight_tps: f64::from(self.tokens_per_sec.weight) * factor,
-            load_slope_ttft: self.ttft.fit.slope(policy.load_prior),
-            load_slope_tps: self.tokens_per_sec.fit.slope(policy.load_prior),
-            ttft_ms_per_kib: self.prompt.ms_per_kib(),
+            load_slope_ttft: self.ttft.fit.load_slope(policy.load_prior),
+            load_slope_tps: self.tokens_per_sec.fit.load_slope(policy.load_prior),
+            ttft_ms_per_kib: self.prompt.prefill_ms_per_kib(),
             typical_prompt_kib: self.prompt.typical_kib(),
             age_ms: (self.samples > 0).then(|| now_ms.saturating_sub(self.updated_ms)),
             samples: self.samples,
@@ -602,14 +582,13 @@ impl ModelStats {
         out[0] = VERSION;
         out[1..9].copy_from_slice(&self.updated_ms.to_le_bytes());
         out[9..17].copy_from_slice(&self.samples.to_le_bytes());
-        let p = &self.prompt;
         let floats = self
             .ttft
             .floats()
             .into_iter()
             .chain(self.tokens_per_sec.floats())
             .chain([self.error_rate, self.error_weight])
-            .chain([p.w, p.kib, p.kib2, p.ttft, p.kib_ttft]);
+            .chain(self.prompt.floats());
         for (slot, value) in out[17..].chunks_exact_mut(4).zip(floats) {
             slot.copy_from_slice(&value.to_le_bytes());
         }
@@ -662,16 +641,13 @@ impl ModelStats {
             (level(0)?, level(LEVEL_FLOATS)?, 2 * LEVEL_FLOATS)
         };
         let prompt = if len == ENCODED_LEN {
-            let at = error_at + 2;
-            PromptFit {
-                w: f32_at(at)?,
-                kib: f32_at(at + 1)?,
-                kib2: f32_at(at + 2)?,
-                ttft: f32_at(at + 3)?,
-                kib_ttft: f32_at(at + 4)?,
+            let mut v = [0f32; LINE_FLOATS];
+            for (i, slot) in v.iter_mut().enumerate() {
+                *slot = f32_at(error_at + 2 + i)?;
             }
+            LineFit::from_floats(v)
         } else {
-            PromptFit::default()
+            LineFit::default()
         };
         let stats = ModelStats {
             updated_ms: u64_at(1)?,
@@ -1058,7 +1034,7 @@ mod tests {
         let mut v2 = s.encode()[..NO_PROMPT_LEN].to_vec();
         v2[0] = NO_PROMPT_VERSION;
         let read = ModelStats::decode(&v2);
-        assert_eq!(read.prompt, PromptFit::default());
+        assert_eq!(read.prompt, LineFit::default());
         assert_eq!((read.ttft, read.tokens_per_sec), (s.ttft, s.tokens_per_sec));
     }
 

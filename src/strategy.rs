@@ -5,8 +5,8 @@
 //! - throughput: `tps / (1 + slope * in_flight) * (1 - min(err, 0.9))`
 //!
 //! `ttft` and `tps` are as the model shows them idle (`ttft` for this request's size, see
-//! `stats::PromptFit`) and `slope` is how much each request in flight slows this model down,
-//! fitted from its own samples (`stats::LoadFit`).
+//! `stats::LineFit::prefill_ms_per_kib`) and `slope` is how much each request in flight slows this model down,
+//! fitted from its own samples (`stats::LineFit::load_slope`).
 //!
 //! The load term is what stops herding: with raw metrics every worker would send everything
 //! to the current leader until it collapses, while here each request in flight makes the
