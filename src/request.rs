@@ -143,7 +143,7 @@ pub fn on_body<'a>(
         now_ms,
         live,
         random,
-        body.len() as f64 / 1024.0,
+        crate::stats::prompt_kib(body.len()),
         &prepared.rank_policy,
     ) else {
         return BodyAction::Reply(ClientError::internal("pool has no models"));

@@ -217,8 +217,7 @@ impl LineFit {
 
     /// As a prompt fit: an idle TTFT taken at `from_kib`, as it would be at `to_kib`.
     fn moved(&self, idle_ttft: f64, from_kib: f64, to_kib: f64) -> f64 {
-        let moved = idle_ttft + self.prefill_ms_per_kib() * (to_kib - from_kib);
-        moved.max(idle_ttft * MIN_SIZE_ADJUSTED_SHARE)
+        moved_along_prefill(idle_ttft, self.prefill_ms_per_kib(), from_kib, to_kib)
     }
 
     fn floats(&self) -> [f32; LINE_FLOATS] {
@@ -238,6 +237,17 @@ const PREFILL_PRIOR_EVIDENCE: f64 = 1.0;
 const MAX_PREFILL_MS_PER_KIB: f64 = 10_000.0;
 /// A TTFT moved to another size never drops below this share of the value it came from.
 const MIN_SIZE_ADJUSTED_SHARE: f64 = 0.05;
+
+/// A TTFT measured for a request of `from_kib`, as it would be for one of `to_kib`.
+fn moved_along_prefill(ttft: f64, ms_per_kib: f64, from_kib: f64, to_kib: f64) -> f64 {
+    let moved = ttft + ms_per_kib * (to_kib - from_kib);
+    moved.max(ttft * MIN_SIZE_ADJUSTED_SHARE)
+}
+
+/// A request body's size as the prompt fit measures it.
+pub fn prompt_kib(body_bytes: usize) -> f64 {
+    body_bytes as f64 / 1024.0
+}
 
 /// A mean that also notices when its level has moved.
 ///
@@ -290,6 +300,16 @@ impl Level {
             }),
         }
         (folded, idle)
+    }
+
+    /// A censored TTFT ("at least this"), already for an idle model at the reference size:
+    /// it moves the mean but is no measurement of the load slope.
+    fn record_censored(&mut self, value: f64) -> Folded {
+        let folded = self.fold(value);
+        if let Folded::Shift(factor) = folded {
+            self.fit.rescale_y(factor);
+        }
+        folded
     }
 
     /// The load `1 + slope × others` a sample taken under `others` was measured at.
@@ -428,8 +448,12 @@ impl StatsView {
     pub fn for_prompt(mut self, prompt_kib: f64) -> StatsView {
         if let Some(ttft) = self.ttft_ms {
             if prompt_kib.is_finite() && self.ttft_ms_per_kib > 0.0 {
-                let moved = ttft + self.ttft_ms_per_kib * (prompt_kib - self.typical_prompt_kib);
-                self.ttft_ms = Some(moved.max(ttft * MIN_SIZE_ADJUSTED_SHARE));
+                self.ttft_ms = Some(moved_along_prefill(
+                    ttft,
+                    self.ttft_ms_per_kib,
+                    self.typical_prompt_kib,
+                    prompt_kib,
+                ));
             }
         }
         self
@@ -509,8 +533,7 @@ impl ModelStats {
             .moved(idle, prompt_kib, self.prompt.typical_kib());
         let value = at_typical.max(f64::from(self.ttft.mean)) * CENSORED_PENALTY;
         self.advance(now_ms, policy);
-        if let Folded::Shift(factor) = self.ttft.fold(value) {
-            self.ttft.fit.rescale_y(factor);
+        if let Folded::Shift(factor) = self.ttft.record_censored(value) {
             self.prompt.rescale_y(factor);
         }
         self.count();

@@ -129,7 +129,7 @@ impl HttpContext for Attempt {
         let head = AttemptRequestHead::read(header_map::pairs(&raw));
         self.attempt_count = head.attempt_count.map(<[u8]>::to_vec);
         let info = head.info;
-        self.prompt_kib = info.body_len.map_or(0.0, |len| len as f64 / 1024.0);
+        self.prompt_kib = info.body_len.map_or(0.0, crate::stats::prompt_kib);
         self.model = host_model();
         let Some(model_id) = self.model else {
             log::warn!("model-router: attempt to a host without model metadata");

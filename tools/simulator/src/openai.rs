@@ -120,14 +120,10 @@ pub fn completion(
     prompt: u64,
     tool: Option<&str>,
 ) -> Value {
-    let text = full_text(n);
-    match (kind, tool) {
-        (TextKind::Chat, Some(name)) => json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{
+    let (object, choice) = match (kind, tool) {
+        (TextKind::Chat, Some(name)) => (
+            "chat.completion",
+            json!({
                 "index": 0,
                 "message": {
                     "role": "assistant",
@@ -139,35 +135,34 @@ pub fn completion(
                     }],
                 },
                 "finish_reason": "tool_calls",
-            }],
-            "usage": usage(prompt, n),
-        }),
-        (TextKind::Chat, None) => json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [{
+            }),
+        ),
+        (TextKind::Chat, None) => (
+            "chat.completion",
+            json!({
                 "index": 0,
-                "message": {"role": "assistant", "content": text},
+                "message": {"role": "assistant", "content": full_text(n)},
                 "finish_reason": "stop",
-            }],
-            "usage": usage(prompt, n),
-        }),
-        (TextKind::Completion, _) => json!({
-            "id": id,
-            "object": "text_completion",
-            "created": created,
-            "model": model,
-            "choices": [{
+            }),
+        ),
+        (TextKind::Completion, _) => (
+            "text_completion",
+            json!({
                 "index": 0,
-                "text": text,
+                "text": full_text(n),
                 "logprobs": null,
                 "finish_reason": "stop",
-            }],
-            "usage": usage(prompt, n),
-        }),
-    }
+            }),
+        ),
+    };
+    json!({
+        "id": id,
+        "object": object,
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        "usage": usage(prompt, n),
+    })
 }
 
 /// Builds the events of one streamed completion.
